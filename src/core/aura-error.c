@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "aura-error.h"
+
+G_DEFINE_QUARK (aura-error-quark, aura_error)

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+
+G_BEGIN_DECLS
+
+/* sd-bus and GVariant share the D-Bus type system; these two functions
+ * carry any value across, so that the core can speak GVariant while the bus
+ * layer speaks sd-bus. File descriptors ('h') are not supported. */
+
+/* Appends @value (any type) to @m. Returns 0 or a negative errno. */
+int aura_bus_message_append_variant (sd_bus_message *m, GVariant *value);
+
+/* Reads the next complete value of @m as a new GVariant. Returns 1 and sets
+ * *out, 0 at the end of the current container, or a negative errno. */
+int aura_bus_message_read_variant (sd_bus_message *m, GVariant **out);
+
+G_END_DECLS

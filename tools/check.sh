@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds, and runs every test: unit and
+# integration tests, the same under valgrind, and an ASan/UBSan build.
+# Warnings are errors. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing packages"
+tools/deps.sh test
+
+step "Building (warnings are errors)"
+[ -d build ] || meson setup build --werror >/dev/null
+ninja -C build
+
+step "Tests"
+meson test -C build --print-errorlogs
+
+step "Tests under valgrind"
+meson test -C build --setup=valgrind --print-errorlogs
+
+step "ASan/UBSan build and tests"
+[ -d build-asan ] || meson setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ninja -C build-asan
+meson test -C build-asan --setup=asan --print-errorlogs
+
+step "All tests passed"
