@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(gcc libc6-dev meson ninja-build pkg-config gettext
             libsystemd-dev libglib2.0-dev libjson-glib-dev libsoup-3.0-dev
             dbus-daemon dbus-bin curl)
-test_pkgs=(valgrind systemd libclang-rt-14-dev clang chromium nodejs npm)
+test_pkgs=(valgrind systemd libclang-rt-14-dev clang chromium)
 demo_pkgs=()
 
 case "${1:-build}" in
@@ -15,6 +15,12 @@ case "${1:-build}" in
   demo)  pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
   *) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
 esac
+
+# Node.js may come from elsewhere than Debian (and then conflicts with
+# Debian's npm): install Debian's only when there is none.
+if [ "${1:-build}" = test ] && ! command -v npm >/dev/null; then
+  pkgs+=(nodejs npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
