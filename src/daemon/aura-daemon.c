@@ -15,6 +15,7 @@
 #include "aura-event-seq.h"
 #include "aura-event-store.h"
 #include "aura-id.h"
+#include "aura-log.h"
 
 /* Unique names are never reused on a bus, so cached credentials cannot go
  * stale; the cache is only bounded. */
@@ -158,7 +159,6 @@ method_start_job (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
   job = aura_model_start_job (self->model, job_id, options, peer->uid, &error);
   if (job == NULL)
     return reply_from_gerror (m, ret_error, error);
-  g_debug ("job %s started by uid %u", job->id, peer->uid);
   path = aura_daemon_job_path (job->id);
   return sd_bus_reply_method_return (m, "o", path);
 }
@@ -557,6 +557,7 @@ emit_event_signal (AuraDaemon *self, AuraJob *job, AuraEvent *event)
 static void
 on_job_added (AuraModel *model, AuraJob *job, gpointer user_data)
 {
+  aura_log_job (G_LOG_LEVEL_MESSAGE, job->id, job->correlation_id, "started by uid %u", job->uid);
   aura_daemon_jobs_added (user_data, job);
 }
 
@@ -567,6 +568,9 @@ on_job_event (AuraModel *model, AuraJob *job, AuraEvent *event, gpointer user_da
 
   emit_event_signal (self, job, event);
   aura_daemon_jobs_changed (self, job, event);
+  if (aura_event_type_is_terminal (event->type))
+    aura_log_job (G_LOG_LEVEL_MESSAGE, job->id, job->correlation_id, "%s: %s",
+                  aura_job_status_to_string (job->status), job->message);
 }
 
 static void
