@@ -128,11 +128,19 @@ reply_from_gerror (sd_bus_message *m, sd_bus_error *ret_error, const GError *err
   return aura_bus_error_from_gerror (ret_error, error);
 }
 
+/* Options and details have a handful of keys; far more is an attack on our
+ * memory, not a request. */
+#define MAX_DICT_VALUES 256
+
 /* Reads a trailing a{sv} argument into a GVariant. */
 static int
-read_vardict (sd_bus_message *m, GVariant **out)
+read_vardict (sd_bus_message *m, GVariant **out, sd_bus_error *ret_error)
 {
-  int r = aura_bus_message_read_variant (m, out);
+  int r = aura_bus_message_read_variant_limited (m, MAX_DICT_VALUES, out);
+
+  if (r == -E2BIG)
+    return sd_bus_error_setf (ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                              "options and details may hold at most %d values", MAX_DICT_VALUES);
   if (r == 0)
     return -EBADMSG;
   return r < 0 ? r : 0;
@@ -151,7 +159,7 @@ method_start_job (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
   int r;
 
   r = sd_bus_message_read (m, "s", &job_id);
-  if (r < 0 || (r = read_vardict (m, &options)) < 0)
+  if (r < 0 || (r = read_vardict (m, &options, ret_error)) < 0)
     return r;
   peer = aura_daemon_get_peer (self, m, ret_error);
   if (peer == NULL)
@@ -191,7 +199,7 @@ method_report_progress (sd_bus_message *m, void *userdata, sd_bus_error *ret_err
   int r;
 
   r = sd_bus_message_read (m, "ssd", &job_id, &stage, &percent);
-  if (r < 0 || (r = read_vardict (m, &details)) < 0)
+  if (r < 0 || (r = read_vardict (m, &details, ret_error)) < 0)
     return r;
   AUTHORIZE_OR_RETURN (job_id);
   ok = aura_model_report_progress (self->model, job_id, stage, percent, details, &error);
