@@ -19,7 +19,7 @@ step "Tests"
 meson test -C build --print-errorlogs
 
 step "Tests under valgrind"
-meson test -C build --setup=valgrind --print-errorlogs
+meson test -C build --setup=valgrind --print-errorlogs --no-suite web --no-suite browser
 
 step "ASan/UBSan build and tests"
 [ -d build-asan ] || meson setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
