@@ -567,6 +567,8 @@ on_job_event (AuraModel *model, AuraJob *job, AuraEvent *event, gpointer user_da
 
   emit_event_signal (self, job, event);
   aura_daemon_jobs_changed (self, job, event);
+  if (aura_event_type_is_terminal (event->type))
+    aura_daemon_cancel_job_finished (self->cancel, job);
 }
 
 static void
