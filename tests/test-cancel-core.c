@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+#include "aura-cancel.h"
+int main (int argc, char **argv) { g_test_init (&argc, &argv, NULL); return g_test_run (); }
