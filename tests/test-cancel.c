@@ -640,6 +640,9 @@ test_twice_in_flight (void)
   /* the second comes once the first is surely in flight */
   g_free (provider_expect (slow, "CANCEL Slow"));
   cancel_begin (&c2, other, "twice");
+  /* no new providers while it is being cancelled */
+  aura_test_assert_call_error (tb->client, ERR_NOT_RUNNING, "RegisterProvider", "sssbo", "twice",
+                               "Late", "TTS", 1, "/org/example/Provider");
   cancel_wait (&c1);
   cancel_wait (&c2);
   g_assert_no_error (c1.error);
