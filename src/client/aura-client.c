@@ -260,19 +260,16 @@ call_message (AuraClient *self, sd_bus_message *m, uint64_t timeout_us, GError *
   return reply;
 }
 
-sd_bus_message *
-aura_client_call (AuraClient *self, uint64_t timeout_us, GError **error, const char *member,
-                  const char *types, ...)
+static sd_bus_message *
+call_valist (AuraClient *self, uint64_t timeout_us, GError **error, const char *member,
+             const char *types, va_list ap)
 {
   g_autoptr(sd_bus_message) m = NULL;
-  va_list ap;
   int r;
 
   if (!aura_client_check_connected (self, error))
     return NULL;
-  va_start (ap, types);
   r = new_call (self, &m, member, types, ap);
-  va_end (ap);
   if (r < 0) {
     set_local_error (error, member, r);
     return NULL;
@@ -280,25 +277,29 @@ aura_client_call (AuraClient *self, uint64_t timeout_us, GError **error, const c
   return call_message (self, m, timeout_us, error);
 }
 
+sd_bus_message *
+aura_client_call (AuraClient *self, uint64_t timeout_us, GError **error, const char *member,
+                  const char *types, ...)
+{
+  sd_bus_message *reply;
+  va_list ap;
+
+  va_start (ap, types);
+  reply = call_valist (self, timeout_us, error, member, types, ap);
+  va_end (ap);
+  return reply;
+}
+
 /* A call whose reply carries nothing. */
 static gboolean
 call_void (AuraClient *self, GError **error, const char *member, const char *types, ...)
 {
-  g_autoptr(sd_bus_message) m = NULL;
   g_autoptr(sd_bus_message) reply = NULL;
   va_list ap;
-  int r;
 
-  if (!aura_client_check_connected (self, error))
-    return FALSE;
   va_start (ap, types);
-  r = new_call (self, &m, member, types, ap);
+  reply = call_valist (self, 0, error, member, types, ap);
   va_end (ap);
-  if (r < 0) {
-    set_local_error (error, member, r);
-    return FALSE;
-  }
-  reply = call_message (self, m, 0, error);
   return reply != NULL;
 }
 
@@ -608,25 +609,18 @@ aura_client_flush (AuraClient *self, GError **error)
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* A call whose reply is one value. */
 static GVariant *
 call_variant (AuraClient *self, GError **error, const char *member, const char *types, ...)
 {
-  g_autoptr(sd_bus_message) m = NULL;
   g_autoptr(sd_bus_message) reply = NULL;
   GVariant *value = NULL;
   va_list ap;
   int r;
 
-  if (!aura_client_check_connected (self, error))
-    return NULL;
   va_start (ap, types);
-  r = new_call (self, &m, member, types, ap);
+  reply = call_valist (self, 0, error, member, types, ap);
   va_end (ap);
-  if (r < 0) {
-    set_local_error (error, member, r);
-    return NULL;
-  }
-  reply = call_message (self, m, 0, error);
   if (reply == NULL)
     return NULL;
   r = aura_bus_message_read_variant (reply, &value);
