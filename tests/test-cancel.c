@@ -1078,9 +1078,12 @@ test_client_library (void)
   g_assert_cmpuint (watch, >, 0);
 
   start_job (client, "lib", NULL);
-  /* pipelined: many reports in flight at once, all answered by flush */
-  for (guint i = 1; i <= 200; i++)
-    g_assert_true (aura_client_report_ffmpeg (client, "lib", i, 200, 25.0, i / 25.0, NULL, &error));
+  /* pipelined: many reports in flight at once, never more than 1024 (past
+   * that a report lets answers in), all answered by flush */
+  for (guint i = 1; i <= 3000; i++) {
+    g_assert_true (aura_client_report_ffmpeg (client, "lib", i, 3000, 25.0, i / 25.0, NULL, &error));
+    g_assert_cmpuint (aura_client_get_n_pending_reports (client), <=, 1024);
+  }
   g_assert_cmpuint (aura_client_get_n_pending_reports (client), >, 0);
   g_assert_true (aura_client_flush (client, &error));
   g_assert_no_error (error);
@@ -1088,6 +1091,11 @@ test_client_library (void)
   g_assert_cmpuint (seen.n_errors, ==, 0);
   state = get_job (client, "lib");
   g_assert_cmpstr (lookup_s (state, "stage"), ==, "render");
+  {
+    guint32 item = 0;
+    g_assert_true (g_variant_lookup (state, "currentItem", "u", &item));
+    g_assert_cmpuint (item, ==, 3000);
+  }
 
   /* the daemon's errors for reports go to the function and to flush */
   g_assert_true (aura_client_report_tts (client, "lib", 5, 2, "X", NULL, &error));

@@ -8,9 +8,9 @@
 #include "aura-bus.h"
 #include "aura-client-private.h"
 
-/* Reports waiting for their answer, at most: beyond that a report waits for
- * its own answer, which paces a fast reporter to the daemon rather than
- * queueing without bound. */
+/* Reports waiting for their answer, at most: beyond that a report first lets
+ * answers in, which paces a fast reporter to the daemon rather than queueing
+ * without bound. */
 #define MAX_PENDING_REPORTS 1024
 
 /* CancelJob may take the daemon's whole cancel timeout (at most 600 s). */
@@ -427,7 +427,27 @@ on_report_reply (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
   return 0;
 }
 
-/* Sends @m without waiting for the answer (unless too many wait). */
+/* Too many reports wait for their answers: let answers in until half of
+ * them came, which paces a fast reporter to the daemon. Returns FALSE when
+ * that cannot be done here (inside a callback of this connection, where
+ * sd-bus cannot be dispatched) or the connection is lost. */
+static gboolean
+catch_up (AuraClient *self)
+{
+  while (self->pending.length > MAX_PENDING_REPORTS / 2) {
+    int r = sd_bus_process (self->bus, NULL);
+    if (r == 0)
+      r = sd_bus_wait (self->bus, UINT64_MAX);
+    if (r < 0) {
+      if (r != -EBUSY)
+        g_debug ("cannot process the connection: %s", g_strerror (-r));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Sends @m without waiting for its answer, unless too many wait. */
 static gboolean
 send_report (AuraClient *self, sd_bus_message *m, const char *method, const char *job_id,
              GError **error)
@@ -437,15 +457,14 @@ send_report (AuraClient *self, sd_bus_message *m, const char *method, const char
 
   if (!aura_client_check_connected (self, error))
     return FALSE;
-  if (self->pending.length >= MAX_PENDING_REPORTS) {
+  if (self->pending.length >= MAX_PENDING_REPORTS && !catch_up (self)) {
+    /* inside a callback: this one report waits for its answer instead */
     sd_bus_error bus_error = SD_BUS_ERROR_NULL;
     r = sd_bus_call (self->bus, m, 0, &bus_error, NULL);
     if (r < 0 && sd_bus_error_is_set (&bus_error))
       report_failed (self, method, job_id, &bus_error, r);
     sd_bus_error_free (&bus_error);
-    if (r < 0 && !aura_client_is_connected (self))
-      return aura_client_check_connected (self, error);
-    return TRUE;
+    return aura_client_check_connected (self, error);
   }
 
   rc = g_new0 (ReportCall, 1);

@@ -65,7 +65,9 @@
 
 G_BEGIN_DECLS
 
+#ifndef AURA_PUBLIC
 #define AURA_PUBLIC __attribute__ ((visibility ("default")))
+#endif
 
 typedef struct _AuraClient AuraClient;
 typedef struct _AuraProvider AuraProvider;
@@ -138,8 +140,10 @@ AURA_PUBLIC gboolean aura_client_fail_job (AuraClient *client, const char *job_i
 /* Every report returns FALSE with @error set only when it could not be sent
  * (the connection is lost, an argument is NULL). What the daemon says about
  * it goes to the report error function and to aura_client_flush(). When
- * many reports wait for their answers (the daemon is slow), a report waits
- * for its answer before returning, so that memory stays bounded. */
+ * 1024 reports wait for their answers, a report first lets answers in (and
+ * so may run this client's callbacks, e.g. a provider's cancellation),
+ * which paces a fast reporter to the daemon and keeps memory bounded; inside
+ * a callback of this client it waits for its own answer instead. */
 
 /**
  * aura_client_report_progress:
