@@ -117,6 +117,19 @@ aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags 
   return spawn_argv ((const char *const *) full->pdata, flags);
 }
 
+GSubprocess *
+aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags)
+{
+  return spawn_argv (argv, flags);
+}
+
+gboolean
+aura_test_is_slow (void)
+{
+  const char *slow = g_getenv ("AURA_TEST_SLOW");
+  return slow != NULL && slow[0] != '\0' && slow[0] != '0';
+}
+
 char *
 aura_test_bus_write_file (AuraTestBus *tb, const char *name, const char *contents)
 {

@@ -50,6 +50,11 @@ GSubprocess *aura_test_spawn (const char *const *argv, GSubprocessFlags flags);
  * that user's primary group and no supplementary groups. */
 GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
                                  GSubprocessFlags flags);
+/* Spawns a tool that is not under test (busctl, ...) without the wrapper;
+ * it dies with the test too. */
+GSubprocess *aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags);
+/* Whether the tests run slowly (under valgrind): timing bounds relax. */
+gboolean     aura_test_is_slow (void);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
 /* Writes @contents to a new file in tmpdir and returns its path. */

@@ -576,9 +576,11 @@ on_job_event (AuraModel *model, AuraJob *job, AuraEvent *event, gpointer user_da
 
   emit_event_signal (self, job, event);
   aura_daemon_jobs_changed (self, job, event);
-  if (aura_event_type_is_terminal (event->type))
+  if (aura_event_type_is_terminal (event->type)) {
     aura_log_job (G_LOG_LEVEL_MESSAGE, job->id, job->correlation_id, "%s: %s",
                   aura_job_status_to_string (job->status), job->message);
+    aura_daemon_cancel_job_finished (self->cancel, job);
+  }
 }
 
 static void
