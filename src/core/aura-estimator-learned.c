@@ -56,6 +56,7 @@
 #define RIDGE 2.0
 #define PRIOR_PACE 0.5
 #define PRIOR_SIZE 0.5
+#define PACE_PSEUDO_SHARE 0.2
 /* The stage's prior counts as this much of the stage observed at its pace. */
 #define PRIOR_FRACTION 0.25
 /* A report whose progress took longer than this many times the stage's rate
@@ -67,6 +68,11 @@
  * move the estimate, a real change of speed does, within about one window. */
 #define RECENT_WINDOW_SECONDS 30.0
 #define RECENT_NOISE 0.2
+/* What is left of the noise is smoothed out of the predicted end with a time
+ * constant of this share of the time left (a few seconds at most for a
+ * short job), except when a stage starts or FFmpeg first reports its fps:
+ * those are news, not noise, and are shown at once. */
+#define SMOOTH_SHARE 0.01
 /* In learned weights, no stage gets less than this share (percent). */
 #define MIN_LEARNED_WEIGHT 0.5
 
@@ -84,6 +90,9 @@ typedef struct {
   double sum_df, sum_dt;              /* recent progress and time, decaying */
   double all_df, all_dt;              /* the same over the whole stage */
   double fps;                         /* last FFmpeg fps, 0: none */
+
+  gboolean have_end;
+  double end;                         /* predicted end, seconds after the start */
 } EtaJob;
 
 typedef struct {
@@ -129,7 +138,7 @@ static void
 features (Learned *self, const AuraJob *job, AuraStage c, const double *spent,
           const guint32 *items, double *x)
 {
-  double observed = 0, usual = 0, size = 0;
+  double observed = 0, usual = 0, size = 0, total = 0, pseudo;
   guint n_size = 0;
 
   for (guint s = 0; s < c; s++) {
@@ -142,8 +151,14 @@ features (Learned *self, const AuraJob *job, AuraStage c, const double *spent,
       n_size++;
     }
   }
+  /* A stage that usually takes a small part of the job says little about
+   * the pace of the rest: PACE_PSEUDO_SHARE of the usual job counts as
+   * seen at the usual pace. */
+  for (guint s = 0; s < AURA_STAGE_COUNT; s++)
+    total += usual_seconds (self, job, s);
+  pseudo = PACE_PSEUDO_SHARE * total + 1;
   x[0] = 1;
-  x[1] = c > 0 ? log ((observed + 1) / (usual + 1)) : 0;
+  x[1] = c > 0 ? log ((observed + pseudo) / (usual + pseudo)) : 0;
   x[2] = n_size > 0 ? size / n_size : 0;
 }
 
@@ -357,9 +372,12 @@ raw_estimate (Learned *self, const AuraJob *job, const EtaJob *d, gint64 now, do
 static double
 learned_estimate (AuraEstimator *est, const AuraJob *job, gint64 now)
 {
+  const EtaJob *d = job->estimator_data;
   double floor;
 
-  return raw_estimate ((Learned *) est, job, job->estimator_data, now, &floor);
+  if (raw_estimate ((Learned *) est, job, d, now, &floor) < 0 || !d->have_end)
+    return -1;
+  return MAX (d->end - seconds (now - job->started_mono), floor);
 }
 
 static void
@@ -379,7 +397,8 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
   Learned *self = (Learned *) est;
   EtaJob *d = job->estimator_data;
   double dt = seconds (MAX (now - d->last_mono, 0));
-  double f = job->stage_fraction;
+  double f = job->stage_fraction, raw, floor;
+  gboolean news;
 
   if (job->has_items && job->total_items > 0)
     d->items[job->stage] = job->total_items;
@@ -407,11 +426,14 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
       /* Older progress fades from the recent rate. */
       double seg_df = f - d->change_fraction, seg_dt = seconds (now - d->change_mono);
       double decay = exp (-seg_dt / RECENT_WINDOW_SECONDS);
-      /* A stuck item says little about the items after it. */
+      /* A stuck item says little about the items after it: it counts as
+       * capped in the stage's rate and not at all in the recent one. */
       double cap = WINSOR * seg_df * stage_time_per_fraction (self, job, d);
 
-      d->sum_df = d->sum_df * decay + seg_df;
-      d->sum_dt = d->sum_dt * decay + MIN (seg_dt, cap);
+      if (seg_dt <= cap) {
+        d->sum_df = d->sum_df * decay + seg_df;
+        d->sum_dt = d->sum_dt * decay + seg_dt;
+      }
       d->all_df += seg_df;
       d->all_dt += MIN (seg_dt, cap);
       d->change_mono = now;
@@ -421,6 +443,7 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
     }
   }
 
+  news = job->stage != d->stage || (job->has_fps && job->fps > 0 && d->fps == 0);
   if (job->has_fps && job->fps > 0 && job->total_frames > 0)
     d->fps = job->fps;
   d->stage = job->stage;
@@ -428,6 +451,17 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
   d->last_mono = now;
   d->reported = TRUE;
 
+  raw = raw_estimate (self, job, d, now, &floor);
+  if (raw < 0) {
+    d->have_end = FALSE;
+  } else {
+    double end = seconds (now - job->started_mono) + raw;
+    if (!d->have_end || news)
+      d->end = end;
+    else
+      d->end += (1 - exp (-dt / MAX (SMOOTH_SHARE * raw, 1e-3))) * (end - d->end);
+    d->have_end = TRUE;
+  }
 }
 
 static void
