@@ -62,12 +62,18 @@
 /* A report whose progress took longer than this many times the stage's rate
  * so far (a stuck item) counts as only this slow. */
 #define WINSOR 3.0
-/* The recent rate of the current stage: reports fade out with this time
- * constant. It replaces the stage's overall rate as far as the two differ by
- * more than RECENT_NOISE (in log), fully at twice that: noise alone does not
- * move the estimate, a real change of speed does, within about one window. */
-#define RECENT_WINDOW_SECONDS 30.0
-#define RECENT_NOISE 0.2
+/* The recent rate of the current stage: reports fade out of it with this
+ * time constant. It replaces the stage's overall rate as far as the two
+ * differ by more than NOISE_K times its own noise (fully at twice that), the
+ * noise being the spread of the stage's reports around the recent rate
+ * (SEG_SIGMA0 until there are some, never below NOISE_FLOOR) over the square
+ * root of the reports in the window: noise alone does not move the
+ * estimate, a real change of speed does, within seconds when the reports are
+ * frequent and regular, within a few items when they are not. */
+#define RECENT_WINDOW_SECONDS 10.0
+#define SEG_SIGMA0 0.3
+#define NOISE_FLOOR 0.05
+#define NOISE_K 3.0
 /* What is left of the noise is smoothed out of the predicted end with a time
  * constant of this share of the time left (a few seconds at most for a
  * short job), except when a stage starts or FFmpeg first reports its fps:
@@ -87,8 +93,11 @@ typedef struct {
   /* the current stage since it was entered */
   gint64 change_mono;                 /* when its fraction last increased */
   double change_fraction;
-  double sum_df, sum_dt;              /* recent progress and time, decaying */
+  double sum_df, sum_dt, sum_n;       /* recent progress, time, reports; decaying */
   double all_df, all_dt;              /* the same over the whole stage */
+  guint n_segments;                   /* reports with progress in the stage */
+  double dev2;                        /* squared log deviations of their rates */
+  guint n_dev;
   double fps;                         /* last FFmpeg fps, 0: none */
 
   gboolean have_end;
@@ -297,16 +306,25 @@ stage_prior (Learned *self, const AuraJob *job, const EtaJob *d)
 }
 
 /* Seconds per unit of stage fraction: the stage's rate, blended with the
- * prior as if PRIOR_FRACTION of the stage had run at the prior's pace. */
+ * prior as if PRIOR_FRACTION of the stage had run at the prior's pace; the
+ * recent rate takes over as far as it differs by more than noise and rests
+ * on enough reports. */
 static double
 stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d)
 {
   double prior = stage_prior (self, job, d);
-  double recent = (d->sum_dt + PRIOR_FRACTION * prior) / (d->sum_df + PRIOR_FRACTION);
   double whole = (d->all_dt + PRIOR_FRACTION * prior) / (d->all_df + PRIOR_FRACTION);
-  double change = fabs (log (recent / whole));
-  double w = CLAMP ((change - RECENT_NOISE) / RECENT_NOISE, 0, 1);
+  double recent, change, w;
 
+  if (d->sum_df <= 0 || d->sum_dt <= 0)
+    return whole;
+  recent = d->sum_dt / d->sum_df;
+  change = fabs (log (recent / whole));
+  {
+    double sigma = sqrt ((d->dev2 + 2 * SEG_SIGMA0 * SEG_SIGMA0) / (d->n_dev + 2));
+    double noise = MAX (sigma / sqrt (MAX (d->sum_n, 1)), NOISE_FLOOR);
+    w = CLAMP ((change - NOISE_K * noise) / (NOISE_K * noise), 0, 1);
+  }
   return exp (w * log (recent) + (1 - w) * log (whole));
 }
 
@@ -389,6 +407,10 @@ enter_stage (EtaJob *d, gint64 since, double from_fraction, double to_fraction, 
   d->sum_dt = d->sum_df > 0 ? seconds (now - since) : 0;
   d->all_df = d->sum_df;
   d->all_dt = d->sum_dt;
+  d->n_segments = d->sum_df > 0 ? 1 : 0;
+  d->sum_n = d->n_segments;
+  d->dev2 = 0;
+  d->n_dev = 0;
 }
 
 static void
@@ -426,13 +448,27 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
       /* Older progress fades from the recent rate. */
       double seg_df = f - d->change_fraction, seg_dt = seconds (now - d->change_mono);
       double decay = exp (-seg_dt / RECENT_WINDOW_SECONDS);
-      /* A stuck item says little about the items after it: it counts as
-       * capped in the stage's rate and not at all in the recent one. */
+      /* A stuck item says little about the items after it: a report that
+       * came far later than reports usually do, and with far less progress
+       * than the stage's rate promised, counts as capped in the stage's
+       * rate and not at all in the recent one. (A slower encoder still
+       * reports at its interval: that is a change of speed, not an item
+       * stuck.) */
       double cap = WINSOR * seg_df * stage_time_per_fraction (self, job, d);
+      gboolean late = d->n_segments > 0 && seg_dt > WINSOR * d->all_dt / d->n_segments;
 
+      if (!late)
+        cap = seg_dt;
+      if (!late && seg_dt > 0 && d->sum_df > 0 && d->sum_dt > 0) {
+        double dv = log ((seg_dt / seg_df) / (d->sum_dt / d->sum_df));
+        d->dev2 += dv * dv;
+        d->n_dev++;
+      }
+      d->n_segments++;
       if (seg_dt <= cap) {
         d->sum_df = d->sum_df * decay + seg_df;
         d->sum_dt = d->sum_dt * decay + seg_dt;
+        d->sum_n = d->sum_n * decay + 1;
       }
       d->all_df += seg_df;
       d->all_dt += MIN (seg_dt, cap);
