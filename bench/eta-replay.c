@@ -332,11 +332,11 @@ apply (AuraModel *model, const char *path, const Call *c, GError **error)
   switch (m) {
   case 0:
     ok = arg_dict (&a, 1, &dict) &&
-         aura_model_start_job (model, id, g_variant_ref (dict), REPLAY_UID, &local) != NULL;
+         aura_model_start_job (model, id, dict, REPLAY_UID, &local) != NULL;
     break;
   case 1:
     ok = arg_string (&a, 1, &s1) && arg_number (&a, 2, &d1) && arg_dict (&a, 3, &dict) &&
-         aura_model_report_progress (model, id, s1, d1, g_variant_ref (dict), &local);
+         aura_model_report_progress (model, id, s1, d1, dict, &local);
     break;
   case 2:
     ok = arg_uint (&a, 1, G_MAXUINT64, &t1) && arg_uint (&a, 2, G_MAXUINT64, &t2) &&
@@ -528,7 +528,7 @@ main (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &traces, NULL, "TRACE..." },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("TRACE... - score the ETA on job traces");
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("- score the ETA on job traces");
   g_autoptr(GError) error = NULL;
   g_autoptr(AuraClock) clock = NULL;
   AuraConfig config_ours, config_seed;

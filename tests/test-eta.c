@@ -297,7 +297,7 @@ test_follows_fps_change (Fixture *f, gconstpointer data)
   const guint64 total = 36000;
   double frame = 0, elapsed = 0, before, after30 = -1, truth30 = 0, after60, truth;
 
-  start (f, "render", g_variant_ref (options));
+  start (f, "render", options);
   ffmpeg (f, "render", 0, total, 0);
   for (guint i = 0; i < 60; i++) {            /* 120 s at 60 fps */
     advance (f, 2);
@@ -370,7 +370,7 @@ test_learns_across_jobs (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (fabs (job->weights.w[AURA_STAGE_VISUALS] - learned.w[AURA_STAGE_VISUALS]),
                      <, 1e-9);
   /* a job with weights of its own keeps them (over the configured ones) */
-  job = start (f, "own", g_variant_ref (own));
+  job = start (f, "own", own);
   g_assert_cmpfloat (fabs (job->weights.w[AURA_STAGE_VISUALS] - 25.0 / 71 * 100), <, 1e-9);
 }
 
@@ -575,7 +575,8 @@ run_program (Run *r, GPtrArray *argv)
                           G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &r->out, &r->err, &error);
   g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (proc));
+  if (!g_subprocess_get_if_exited (proc))
+    g_error ("%s was killed: %s", (const char *) argv->pdata[0], r->err);
   r->status = g_subprocess_get_exit_status (proc);
 }
 
