@@ -6,7 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "aura-bus-variant.h"
 #include "aura-error.h"
 #include "aura-model.h"
 #include "aura-stage-history.h"
@@ -711,39 +710,6 @@ test_replay_bad_trace (void)
 /* ---- the daemon --------------------------------------------------------- */
 
 static void
-call_ok (sd_bus *bus, const char *member, const char *types, ...)
-{
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  va_list ap;
-  int r;
-
-  r = sd_bus_message_new_method_call (bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                      member);
-  g_assert_cmpint (r, >=, 0);
-  va_start (ap, types);
-  r = sd_bus_message_appendv (m, types, ap);
-  va_end (ap);
-  g_assert_cmpint (r, >=, 0);
-  r = sd_bus_call (bus, m, 0, &error, &reply);
-  if (r < 0)
-    g_error ("%s failed: %s: %s", member, error.name, error.message);
-}
-
-static GVariant *
-get_job (sd_bus *bus, const char *id)
-{
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  g_autoptr(sd_bus_message) reply = aura_test_call (bus, &error, "GetJob", "s", id);
-  GVariant *state = NULL;
-
-  if (reply == NULL)
-    g_error ("GetJob failed: %s", error.message);
-  g_assert_cmpint (aura_bus_message_read_variant (reply, &state), ==, 1);
-  return state;
-}
-
-static void
 test_daemon_keeps_durations (void)
 {
   g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
@@ -754,15 +720,15 @@ test_daemon_keeps_durations (void)
   guint32 eta;
 
   aura_test_bus_start_daemon (tb, NULL);
-  call_ok (tb->client, "StartJob", "sa{sv}", "first", 0);
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "first", 0);
   for (guint s = 0; s < AURA_STAGE_COUNT; s++)
-    call_ok (tb->client, "ReportProgress", "ssda{sv}", "first", aura_stage_to_string (s), 50.0, 0);
+    aura_test_call_ok (tb->client, "ReportProgress", "ssda{sv}", "first", aura_stage_to_string (s), 50.0, 0);
   /* nothing learned yet: no ETA at 0 % */
-  call_ok (tb->client, "StartJob", "sa{sv}", "probe", 0);
-  call_ok (tb->client, "ReportProgress", "ssda{sv}", "probe", "planning", 0.0, 0);
-  fresh = get_job (tb->client, "probe");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "probe", 0);
+  aura_test_call_ok (tb->client, "ReportProgress", "ssda{sv}", "probe", "planning", 0.0, 0);
+  fresh = aura_test_get_job (tb->client, "probe");
   g_assert_false (g_variant_lookup (fresh, "etaSeconds", "u", &eta));
-  call_ok (tb->client, "CompleteJob", "s", "first");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "first");
 
   g_assert_true (aura_stage_history_load (h, path, &error));
   g_assert_no_error (error);
@@ -772,9 +738,9 @@ test_daemon_keeps_durations (void)
   aura_test_bus_stop_daemon (tb);
   aura_test_bus_wait_name (tb, AURA_BUS_NAME, FALSE);
   aura_test_bus_start_daemon (tb, NULL);
-  call_ok (tb->client, "StartJob", "sa{sv}", "second", 0);
-  call_ok (tb->client, "ReportProgress", "ssda{sv}", "second", "planning", 0.0, 0);
-  known = get_job (tb->client, "second");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "second", 0);
+  aura_test_call_ok (tb->client, "ReportProgress", "ssda{sv}", "second", "planning", 0.0, 0);
+  known = aura_test_get_job (tb->client, "second");
   g_assert_true (g_variant_lookup (known, "etaSeconds", "u", &eta));
   g_assert_cmpuint (eta, >=, 1);
   g_assert_true (g_variant_lookup (known, "expectedEndTime", "&s", NULL));
