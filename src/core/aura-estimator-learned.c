@@ -59,8 +59,9 @@
 #define PACE_PSEUDO_SHARE 0.2
 /* The stage's prior counts as this much of the stage observed at its pace. */
 #define PRIOR_FRACTION 0.25
-/* A report whose progress took longer than this many times the stage's rate
- * so far (a stuck item) counts as only this slow. */
+/* A report that came more than this many times later than the stage's
+ * reports usually do, with progress that took more than this many times the
+ * stage's rate (a stuck item), counts as only this slow. */
 #define WINSOR 3.0
 /* The recent rate of the current stage: reports fade out of it with this
  * time constant. It replaces the stage's overall rate as far as the two
