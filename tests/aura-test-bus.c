@@ -427,6 +427,33 @@ aura_test_call (sd_bus *bus, sd_bus_error *error, const char *member, const char
 }
 
 void
+aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...)
+{
+  g_autoptr(sd_bus_message) reply = NULL;
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  va_list ap;
+
+  va_start (ap, types);
+  reply = call_va (bus, &error, member, types, ap);
+  va_end (ap);
+  if (reply == NULL)
+    g_error ("%s failed: %s: %s", member, error.name, error.message);
+}
+
+GVariant *
+aura_test_get_job (sd_bus *bus, const char *job_id)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  g_autoptr(sd_bus_message) reply = aura_test_call (bus, &error, "GetJob", "s", job_id);
+  GVariant *state = NULL;
+
+  if (reply == NULL)
+    g_error ("GetJob failed: %s", error.message);
+  g_assert_cmpint (aura_bus_message_read_variant (reply, &state), ==, 1);
+  return state;
+}
+
+void
 aura_test_assert_call_error (sd_bus *bus, const char *error_name, const char *member,
                              const char *types, ...)
 {

@@ -577,6 +577,13 @@ aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, gu
     return NULL;
   if (weights_v != NULL && !parse_weights (weights_v, &weights, error))
     return NULL;
+  /* The job's own weights win; learned ones replace only the configured. */
+  if (weights_v == NULL && cfg->learned_weights &&
+      self->estimator->vtable->default_weights != NULL) {
+    AuraWeights learned;
+    if (self->estimator->vtable->default_weights (self->estimator, &learned))
+      weights = learned;
+  }
   if (!make_room (self, error))
     return NULL;
 
