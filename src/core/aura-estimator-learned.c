@@ -136,7 +136,9 @@ stage_done (const AuraJob *job, AuraStage stage)
 static double
 usual_seconds (Learned *self, const AuraJob *job, AuraStage stage)
 {
-  if (self->n_learned > 0)
+  /* (job is NULL only while fitting the history, when n_learned > 0: the
+   * test says so to the optimiser too) */
+  if (self->n_learned > 0 || job == NULL)
     return self->usual_seconds[stage];
   return job->weights.w[stage] / 100.0 * DEFAULT_JOB_SECONDS;
 }
