@@ -497,6 +497,46 @@ test_coalescing (void)
   g_assert_cmpuint (signals, <, n / 4);
 }
 
+/* The details dictionary of ReportProgress, read straight from the message:
+ * every key the daemon knows lands in the state, integers of any D-Bus
+ * integer type count, the first of a repeated key counts, unknown keys
+ * (whatever they hold) are ignored. */
+static void
+test_report_details (void)
+{
+  g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
+  g_autoptr(GVariant) state = NULL;
+  sd_bus *bus;
+
+  aura_test_bus_start_daemon (tb, NULL);
+  bus = tb->client;
+  start_job (bus, "d");
+  call_ok (bus, "ReportProgress", "ssda{sv}", "d", "compose", 40.0, 8,
+           "future", "a{sv}", 1, "nested", "as", 2, "x", "y",
+           "message", "s", "Composing scene 3",
+           "substageDetail", "s", "Scene 3 of 8",
+           "currentItem", "i", 3,
+           "totalItems", "y", 8,
+           "correlationId", "s", "corr-1",
+           "message", "s", "not this one",
+           "other", "u", 7);
+  state = get_job (bus, "d");
+  g_assert_cmpstr (lookup_s (state, "stage"), ==, "compose");
+  g_assert_cmpstr (lookup_s (state, "message"), ==, "Composing scene 3");
+  g_assert_cmpstr (lookup_s (state, "substageDetail"), ==, "Scene 3 of 8");
+  g_assert_cmpstr (lookup_s (state, "correlationId"), ==, "corr-1");
+  g_assert_cmpuint (lookup_u (state, "currentItem"), ==, 3);
+  g_assert_cmpuint (lookup_u (state, "totalItems"), ==, 8);
+  g_clear_pointer (&state, g_variant_unref);
+
+  /* without details the stage's own description, and no items */
+  report (bus, "d", "render", 10);
+  state = get_job (bus, "d");
+  g_assert_cmpstr (lookup_s (state, "message"), ==, "Rendering video");
+  g_assert_false (g_variant_lookup (state, "currentItem", "u", NULL));
+  g_assert_false (g_variant_lookup (state, "substageDetail", "&s", NULL));
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 static void
@@ -533,6 +573,17 @@ test_errors (void)
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 1,
                                "message", "s", huge);
   aura_test_assert_call_error (bus, ERR_NOT_RUNNING, "ReportProgress", "ssda{sv}", "done", "tts", 1.0, 0);
+  /* details of the wrong type, out of range, or half of a pair */
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 1,
+                               "message", "u", 3);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 2,
+                               "currentItem", "s", "1", "totalItems", "u", 4);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 2,
+                               "currentItem", "i", -1, "totalItems", "u", 4);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 1,
+                               "totalItems", "u", 4);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 2,
+                               "currentItem", "u", 5, "totalItems", "u", 4);
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportFFmpegProgress", "sttdds", "ok", (guint64) 5, (guint64) 0, 1.0, 1.0, "");
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportFFmpegProgress", "sttdds", "ok", (guint64) 5, (guint64) 4, 1.0, 1.0, "");
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportFFmpegProgress", "sttdds", "ok", (guint64) 1, (guint64) 4, NAN, 1.0, "");
@@ -636,6 +687,7 @@ main (int argc, char **argv)
   g_test_add_func ("/daemon/heartbeat", test_heartbeat);
   g_test_add_func ("/daemon/retention", test_retention);
   g_test_add_func ("/daemon/coalescing", test_coalescing);
+  g_test_add_func ("/daemon/report-details", test_report_details);
   g_test_add_func ("/daemon/errors", test_errors);
   g_test_add_func ("/daemon/limits", test_limits);
   g_test_add_func ("/daemon/bad-config", test_bad_config);

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "aura-error.h"
 #include "aura-job.h"
 
@@ -170,7 +172,33 @@ aura_job_set_message (AuraJob *job, const char *message)
 void
 aura_job_set_substage_detail (AuraJob *job, const char *detail)
 {
+  job->render_detail = FALSE;
   replace_string (&job->substage_detail, detail != NULL && detail[0] != '\0' ? detail : NULL);
+}
+
+void
+aura_job_set_render_detail (AuraJob *job)
+{
+  g_clear_pointer (&job->substage_detail, g_free);
+  job->render_detail = TRUE;
+}
+
+const char *
+aura_job_get_substage_detail (AuraJob *job)
+{
+  if (job->render_detail) {
+    guint64 media_ms = (guint64) llround (job->media_time * 1000);
+
+    job->render_detail = FALSE;
+    g_free (job->substage_detail);
+    job->substage_detail =
+      g_strdup_printf (_("Frame %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                         ", %.1f fps, %02" G_GUINT64_FORMAT ":%02" G_GUINT64_FORMAT
+                         ":%02" G_GUINT64_FORMAT ".%03" G_GUINT64_FORMAT),
+                       job->frame, job->total_frames, job->fps, media_ms / 3600000,
+                       media_ms / 60000 % 60, media_ms / 1000 % 60, media_ms % 1000);
+  }
+  return job->substage_detail;
 }
 
 void

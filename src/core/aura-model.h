@@ -55,6 +55,32 @@ AuraJob    *aura_model_start_job (AuraModel *model, const char *job_id, GVariant
  * correlationId s; NULL = none */
 gboolean    aura_model_report_progress (AuraModel *model, const char *job_id, const char *stage,
                                         double stage_percent, GVariant *details, GError **error);
+
+/**
+ * AuraReportDetails:
+ * The values of the details dictionary the model knows, as they came (any
+ * type: the model checks them), NULL where the key was absent; other keys
+ * are ignored. The first value of a key counts, as with
+ * g_variant_lookup_value(). The bus layer fills it straight from a message
+ * without building the whole dictionary (aura_report_details_slot()).
+ */
+typedef struct {
+  GVariant *message;
+  GVariant *substage_detail;
+  GVariant *correlation_id;
+  GVariant *current_item;
+  GVariant *total_items;
+} AuraReportDetails;
+
+/* Where the value of @key goes: NULL for a key the model does not know, or
+ * one already set. */
+GVariant  **aura_report_details_slot (AuraReportDetails *details, const char *key);
+void        aura_report_details_clear (AuraReportDetails *details);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AuraReportDetails, aura_report_details_clear)
+/* aura_model_report_progress() with the details already taken apart. */
+gboolean    aura_model_report_progress_details (AuraModel *model, const char *job_id,
+                                                const char *stage, double stage_percent,
+                                                const AuraReportDetails *details, GError **error);
 gboolean    aura_model_report_ffmpeg (AuraModel *model, const char *job_id, guint64 frame,
                                       guint64 total_frames, double fps, double time_seconds,
                                       const char *correlation_id, GError **error);

@@ -193,3 +193,79 @@ aura_bus_message_read_variant_limited (sd_bus_message *m, guint max_values, GVar
 {
   return read_value (m, &max_values, out);
 }
+
+static gboolean
+take_budget (guint *budget)
+{
+  if (*budget == 0)
+    return FALSE;
+  (*budget)--;
+  return TRUE;
+}
+
+/* One {sv} entry; 0 at the end of the array. */
+static int
+read_vardict_entry (sd_bus_message *m, guint *budget, AuraBusVardictSlotFunc slot_func,
+                    gpointer user_data)
+{
+  g_autoptr(GVariant) value = NULL;
+  const char *key, *inner;
+  GVariant **slot;
+  int r;
+
+  r = sd_bus_message_enter_container (m, 'e', "sv");
+  if (r <= 0)
+    return r;
+  /* the entry, its key and its variant count, as in read_value() */
+  if (!take_budget (budget) || !take_budget (budget))
+    return -E2BIG;
+  r = sd_bus_message_read_basic (m, 's', &key);
+  if (r < 0)
+    return r;
+  if (!take_budget (budget))
+    return -E2BIG;
+  r = sd_bus_message_peek_type (m, NULL, &inner);
+  if (r <= 0)
+    return r < 0 ? r : -EBADMSG;
+  r = sd_bus_message_enter_container (m, 'v', inner);
+  if (r < 0)
+    return r;
+  r = read_value (m, budget, &value);
+  if (r <= 0)
+    return r < 0 ? r : -EBADMSG;
+  r = sd_bus_message_exit_container (m);
+  if (r >= 0)
+    r = sd_bus_message_exit_container (m);
+  if (r < 0)
+    return r;
+  slot = slot_func (key, user_data);
+  if (slot != NULL)
+    *slot = g_steal_pointer (&value);
+  return 1;
+}
+
+int
+aura_bus_message_read_vardict (sd_bus_message *m, guint max_values,
+                               AuraBusVardictSlotFunc slot_func, gpointer user_data)
+{
+  const char *contents = NULL;
+  char type;
+  int r;
+
+  r = sd_bus_message_peek_type (m, &type, &contents);
+  if (r <= 0)
+    return r;
+  if (type != 'a' || g_strcmp0 (contents, "{sv}") != 0)
+    return -EBADMSG;
+  if (!take_budget (&max_values))
+    return -E2BIG;
+  r = sd_bus_message_enter_container (m, 'a', "{sv}");
+  if (r < 0)
+    return r;
+  while ((r = read_vardict_entry (m, &max_values, slot_func, user_data)) > 0)
+    ;
+  if (r < 0)
+    return r;
+  r = sd_bus_message_exit_container (m);
+  return r < 0 ? r : 1;
+}

@@ -22,4 +22,16 @@ int aura_bus_message_read_variant (sd_bus_message *m, GVariant **out);
  * us build a huge tree from one message. */
 int aura_bus_message_read_variant_limited (sd_bus_message *m, guint max_values, GVariant **out);
 
+/* Where the value of @key goes, or NULL to drop it. */
+typedef GVariant **(*AuraBusVardictSlotFunc) (const char *key, gpointer user_data);
+
+/* Reads the next value of @m, an a{sv}, entry by entry, without building
+ * the dictionary: the value of each key @slot gives a place for is stored
+ * there (a new reference), the others are dropped. Counts values and fails
+ * exactly as aura_bus_message_read_variant_limited() does. Returns 1, 0 at
+ * the end of the current container, -EBADMSG when the next value is not an
+ * a{sv}, or a negative errno. */
+int aura_bus_message_read_vardict (sd_bus_message *m, guint max_values,
+                                   AuraBusVardictSlotFunc slot, gpointer user_data);
+
 G_END_DECLS
