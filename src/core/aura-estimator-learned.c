@@ -82,6 +82,11 @@
 #define SMOOTH_SHARE 0.01
 /* In learned weights, no stage gets less than this share (percent). */
 #define MIN_LEARNED_WEIGHT 0.5
+/* Writing the history is durable (two fsyncs, a millisecond or more on the
+ * daemon's only thread): when jobs end in a burst, it is written at most
+ * this often; what is pending goes with the next completed job after that,
+ * or when the estimator is freed (the daemon stops). */
+#define SAVE_INTERVAL_US (1 * G_USEC_PER_SEC)
 
 typedef struct {
   gboolean reported;                  /* a report has arrived */
@@ -109,6 +114,9 @@ typedef struct {
   AuraEstimator parent;
   AuraStageHistory *history;
   char *path;                         /* NULL: not persisted */
+  gboolean saved;                     /* written at least once */
+  gint64 saved_mono;                  /* when it was last written */
+  gboolean save_pending;              /* learned more since */
 
   /* learned from the history */
   guint n_learned;
@@ -504,6 +512,18 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
 }
 
 static void
+learned_save (Learned *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->path == NULL || !self->save_pending)
+    return;
+  self->save_pending = FALSE;
+  if (!aura_stage_history_save (self->history, self->path, &error))
+    g_warning ("cannot keep the learned stage durations: %s", error->message);
+}
+
+static void
 learned_job_finished (AuraEstimator *est, AuraJob *job, gint64 now)
 {
   Learned *self = (Learned *) est;
@@ -520,10 +540,11 @@ learned_job_finished (AuraEstimator *est, AuraJob *job, gint64 now)
   aura_stage_history_add (self->history, &record);
   learned_refresh (self);
 
-  if (self->path != NULL) {
-    g_autoptr(GError) error = NULL;
-    if (!aura_stage_history_save (self->history, self->path, &error))
-      g_warning ("cannot keep the learned stage durations: %s", error->message);
+  self->save_pending = TRUE;
+  if (!self->saved || now - self->saved_mono >= SAVE_INTERVAL_US) {
+    self->saved = TRUE;
+    self->saved_mono = now;
+    learned_save (self);
   }
 }
 
@@ -549,6 +570,7 @@ learned_free (AuraEstimator *est)
 {
   Learned *self = (Learned *) est;
 
+  learned_save (self);
   aura_stage_history_free (self->history);
   g_free (self->path);
   g_free (self);
