@@ -54,9 +54,8 @@ die_with_parent (gpointer user_data)
 }
 
 static GSubprocess *
-spawn_argv (const char *const *argv, GSubprocessFlags flags)
+spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
   g_autoptr(GError) error = NULL;
   GSubprocess *proc;
 
@@ -66,8 +65,24 @@ spawn_argv (const char *const *argv, GSubprocessFlags flags)
   return proc;
 }
 
+static GSubprocess *
+spawn_argv (const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  return spawn_with_launcher (launcher, argv);
+}
+
 GSubprocess *
 aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  return aura_test_spawn_with_launcher (launcher, argv);
+}
+
+GSubprocess *
+aura_test_spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
 {
   g_autoptr(GPtrArray) full = g_ptr_array_new ();
   g_auto(GStrv) wrapper = NULL;
@@ -81,7 +96,7 @@ aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
   for (guint i = 0; argv[i] != NULL; i++)
     g_ptr_array_add (full, (gpointer) argv[i]);
   g_ptr_array_add (full, NULL);
-  return spawn_argv ((const char *const *) full->pdata, flags);
+  return spawn_with_launcher (launcher, (const char *const *) full->pdata);
 }
 
 char *

@@ -41,6 +41,10 @@ void         aura_test_bus_wait_name (AuraTestBus *tb, const char *name, gboolea
 sd_bus      *aura_test_bus_connect (AuraTestBus *tb);
 /* Spawns a program (with the wrapper) with the given argv; stdout piped. */
 GSubprocess *aura_test_spawn (const char *const *argv, GSubprocessFlags flags);
+/* The same with a launcher the caller has set up (file descriptors such as a
+ * pseudo-terminal, environment). */
+GSubprocess *aura_test_spawn_with_launcher (GSubprocessLauncher *launcher,
+                                            const char *const *argv);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
 /* Writes @contents to a new file in tmpdir and returns its path. */
