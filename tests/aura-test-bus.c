@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -45,6 +48,22 @@ aura_test_program (const char *env_name)
   return path;
 }
 
+/* The primary group of a user given by name or uid, as a decimal gid. */
+static const char *
+user_group (const char *user)
+{
+  static char buf[16];
+  struct passwd *pw = g_ascii_isdigit (user[0]) ? getpwuid ((uid_t) atoi (user)) : getpwnam (user);
+
+  if (pw == NULL) {
+    if (!g_ascii_isdigit (user[0]))
+      g_error ("no such user: %s", user);
+    return user;                      /* a bare uid: its own number as gid */
+  }
+  g_snprintf (buf, sizeof buf, "%u", (unsigned) pw->pw_gid);
+  return buf;
+}
+
 /* Whatever happens to the test (an assertion aborts it), the programs it
  * started must not outlive it. */
 static void
@@ -76,27 +95,49 @@ spawn_argv (const char *const *argv, GSubprocessFlags flags)
 GSubprocess *
 aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
-
-  return aura_test_spawn_with_launcher (launcher, argv);
+  return aura_test_spawn_as (NULL, argv, flags);
 }
 
-GSubprocess *
-aura_test_spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
+/* The wrapper (valgrind) in front of the program; setpriv in front of both
+ * when another user runs it (the wrapper must see the program, not
+ * setpriv). */
+static GSubprocess *
+spawn_wrapped (GSubprocessLauncher *launcher, const char *user, const char *const *argv)
 {
-  g_autoptr(GPtrArray) full = g_ptr_array_new ();
+  g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) wrapper = NULL;
   g_autoptr(GError) error = NULL;
   const char *wrap = g_getenv ("AURA_TEST_WRAPPER");
 
   if (wrap != NULL && wrap[0] != '\0' && !g_shell_parse_argv (wrap, NULL, &wrapper, &error))
     g_error ("AURA_TEST_WRAPPER: %s", error->message);
+  if (user != NULL) {
+    g_ptr_array_add (full, g_strdup ("setpriv"));
+    g_ptr_array_add (full, g_strdup_printf ("--reuid=%s", user));
+    g_ptr_array_add (full, g_strdup_printf ("--regid=%s", user_group (user)));
+    g_ptr_array_add (full, g_strdup ("--clear-groups"));
+    g_ptr_array_add (full, g_strdup ("--"));
+  }
   for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
-    g_ptr_array_add (full, wrapper[i]);
+    g_ptr_array_add (full, g_strdup (wrapper[i]));
   for (guint i = 0; argv[i] != NULL; i++)
-    g_ptr_array_add (full, (gpointer) argv[i]);
+    g_ptr_array_add (full, g_strdup (argv[i]));
   g_ptr_array_add (full, NULL);
   return spawn_with_launcher (launcher, (const char *const *) full->pdata);
+}
+
+GSubprocess *
+aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  return spawn_wrapped (launcher, user, argv);
+}
+
+GSubprocess *
+aura_test_spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return spawn_wrapped (launcher, NULL, argv);
 }
 
 char *
@@ -134,8 +175,35 @@ aura_test_wait_until (gboolean (*cond) (gpointer data), gpointer data, const cha
   g_source_remove (id);
 }
 
-AuraTestBus *
-aura_test_bus_new (void)
+/* Modelled on Debian's /usr/share/dbus-1/system.conf: nobody may own names
+ * or call methods unless a policy file allows it. */
+static const char system_bus_config[] =
+  "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+  " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+  "<busconfig>\n"
+  "  <type>system</type>\n"
+  "  <listen>unix:path=%s/system_bus_socket</listen>\n"
+  "  <auth>EXTERNAL</auth>\n"
+  "  <policy context=\"default\">\n"
+  "    <allow user=\"*\"/>\n"
+  "    <deny own=\"*\"/>\n"
+  "    <deny send_type=\"method_call\"/>\n"
+  "    <allow send_type=\"signal\"/>\n"
+  "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+  "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+  "    <allow receive_type=\"method_call\"/>\n"
+  "    <allow receive_type=\"method_return\"/>\n"
+  "    <allow receive_type=\"error\"/>\n"
+  "    <allow receive_type=\"signal\"/>\n"
+  "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+  "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+  "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+  "  </policy>\n"
+  "  <include>%s</include>\n"
+  "</busconfig>\n";
+
+static AuraTestBus *
+bus_new (gboolean system_like)
 {
   AuraTestBus *tb = g_new0 (AuraTestBus, 1);
   g_autoptr(GError) error = NULL;
@@ -145,7 +213,13 @@ aura_test_bus_new (void)
 
   tb->tmpdir = g_dir_make_tmp ("aura-test-XXXXXX", &error);
   g_assert_no_error (error);
-  config = g_strdup_printf (bus_config, tb->tmpdir);
+  if (system_like) {
+    /* other users must reach the socket */
+    g_assert_cmpint (g_chmod (tb->tmpdir, 0755), ==, 0);
+    config = g_strdup_printf (system_bus_config, tb->tmpdir, aura_test_program ("AURA_BUS_POLICY"));
+  } else {
+    config = g_strdup_printf (bus_config, tb->tmpdir);
+  }
   config_path = aura_test_bus_write_file (tb, "bus.conf", config);
   arg = g_strdup_printf ("--config-file=%s", config_path);
   argv[1] = arg;
@@ -156,6 +230,18 @@ aura_test_bus_new (void)
   g_assert_nonnull (tb->address);
   tb->client = aura_test_bus_connect (tb);
   return tb;
+}
+
+AuraTestBus *
+aura_test_bus_new (void)
+{
+  return bus_new (FALSE);
+}
+
+AuraTestBus *
+aura_test_bus_new_system_like (void)
+{
+  return bus_new (TRUE);
 }
 
 sd_bus *
@@ -230,7 +316,15 @@ aura_test_bus_start_daemon_argv (AuraTestBus *tb, const char *const *extra)
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (extra[i]));
   g_ptr_array_add (argv, NULL);
-  tb->daemon = aura_test_spawn ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_NONE);
+  if (tb->daemon_user != NULL) {
+    g_autofree char *state = g_build_filename (tb->tmpdir, "state", NULL);
+    struct passwd *pw = getpwnam (tb->daemon_user);
+    g_assert_nonnull (pw);
+    g_mkdir_with_parents (state, 0700);
+    g_assert_cmpint (chown (state, pw->pw_uid, pw->pw_gid), ==, 0);
+  }
+  tb->daemon = aura_test_spawn_as (tb->daemon_user, (const char *const *) argv->pdata,
+                                   G_SUBPROCESS_FLAGS_NONE);
   aura_test_bus_wait_name (tb, AURA_BUS_NAME, TRUE);
 }
 
@@ -306,6 +400,7 @@ aura_test_bus_free (AuraTestBus *tb)
   remove_tree (tb->tmpdir);
   g_free (tb->tmpdir);
   g_free (tb->address);
+  g_free (tb->daemon_user);
   g_free (tb);
 }
 

@@ -18,12 +18,17 @@ G_BEGIN_DECLS
 typedef struct {
   char *tmpdir;
   char *address;
+  char *daemon_user;                  /* run aura-progressd as this user (root only) */
   GSubprocess *bus_process;
   GSubprocess *daemon;
   sd_bus *client;                     /* on the default main context */
 } AuraTestBus;
 
 AuraTestBus *aura_test_bus_new (void);
+/* A bus configured like Debian's system bus (deny by default, only what
+ * policy files allow) that includes the project's policy file; for tests
+ * that run as root and act as other users. */
+AuraTestBus *aura_test_bus_new_system_like (void);
 /* Stops everything that still runs; fails the test if the daemon exited with
  * an error (a valgrind or sanitizer finding). */
 void         aura_test_bus_free (AuraTestBus *tb);
@@ -39,12 +44,16 @@ void         aura_test_bus_wait_name (AuraTestBus *tb, const char *name, gboolea
 
 /* A new client connection on the default main context. */
 sd_bus      *aura_test_bus_connect (AuraTestBus *tb);
-/* Spawns a program (with the wrapper) with the given argv; stdout piped. */
+/* Spawns a program (with the wrapper) with the given argv. */
 GSubprocess *aura_test_spawn (const char *const *argv, GSubprocessFlags flags);
 /* The same with a launcher the caller has set up (file descriptors such as a
  * pseudo-terminal, environment). */
 GSubprocess *aura_test_spawn_with_launcher (GSubprocessLauncher *launcher,
                                             const char *const *argv);
+/* The same as another user (by name or uid; setpriv, so root only), with
+ * that user's primary group and no supplementary groups. */
+GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
+                                 GSubprocessFlags flags);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
 /* Writes @contents to a new file in tmpdir and returns its path. */

@@ -17,4 +17,9 @@ int aura_bus_message_append_variant (sd_bus_message *m, GVariant *value);
  * *out, 0 at the end of the current container, or a negative errno. */
 int aura_bus_message_read_variant (sd_bus_message *m, GVariant **out);
 
+/* The same, but fails with -E2BIG as soon as the value holds more than
+ * @max_values values in all (containers included): a caller must not make
+ * us build a huge tree from one message. */
+int aura_bus_message_read_variant_limited (sd_bus_message *m, guint max_values, GVariant **out);
+
 G_END_DECLS
