@@ -563,9 +563,9 @@ aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, gu
                  "a job with id '%s' exists already; job ids must be unique", job_id);
     return NULL;
   }
-  if (!lookup_typed (options, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
-      !lookup_typed (options, "title", G_VARIANT_TYPE_STRING, &title, error) ||
-      !lookup_typed (options, "weights", G_VARIANT_TYPE ("a{sd}"), &weights_v, error))
+  if (!lookup_typed (owned, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
+      !lookup_typed (owned, "title", G_VARIANT_TYPE_STRING, &title, error) ||
+      !lookup_typed (owned, "weights", G_VARIANT_TYPE ("a{sd}"), &weights_v, error))
     return NULL;
   if (correlation != NULL &&
       !aura_check_text ("correlationId", g_variant_get_string (correlation, NULL),
@@ -645,11 +645,11 @@ aura_model_report_progress (AuraModel *self, const char *job_id, const char *sta
                          "stage_percent must be a number from 0 to 100");
     return FALSE;
   }
-  if (!lookup_typed (details, "message", G_VARIANT_TYPE_STRING, &message, error) ||
-      !lookup_typed (details, "substageDetail", G_VARIANT_TYPE_STRING, &detail, error) ||
-      !lookup_typed (details, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
-      !lookup_count (details, "currentItem", &has_current, &current, error) ||
-      !lookup_count (details, "totalItems", &has_total, &total, error))
+  if (!lookup_typed (owned, "message", G_VARIANT_TYPE_STRING, &message, error) ||
+      !lookup_typed (owned, "substageDetail", G_VARIANT_TYPE_STRING, &detail, error) ||
+      !lookup_typed (owned, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
+      !lookup_count (owned, "currentItem", &has_current, &current, error) ||
+      !lookup_count (owned, "totalItems", &has_total, &total, error))
     return FALSE;
   if ((message != NULL &&
        !aura_check_text ("message", g_variant_get_string (message, NULL),

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <math.h>
 #include <string.h>
 
 #include "aura-error.h"
@@ -38,7 +39,11 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
     case G_TYPE_STRING: return g_variant_new_string (json_node_get_string (node));
     case G_TYPE_BOOLEAN: return g_variant_new_boolean (json_node_get_boolean (node));
     case G_TYPE_INT64: return g_variant_new_int64 (json_node_get_int (node));
-    case G_TYPE_DOUBLE: return g_variant_new_double (json_node_get_double (node));
+    case G_TYPE_DOUBLE:
+      /* "1e400" parses as infinity, which JSON cannot carry back */
+      if (!isfinite (json_node_get_double (node)))
+        goto bad;
+      return g_variant_new_double (json_node_get_double (node));
     default: break;
     }
   } else if (JSON_NODE_HOLDS_ARRAY (node)) {
@@ -64,8 +69,10 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
     g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sd}"));
     json_object_iter_init (&it, obj);
     while (json_object_iter_next (&it, &k, &v)) {
-      if (!JSON_NODE_HOLDS_VALUE (v) || (json_node_get_value_type (v) != G_TYPE_DOUBLE &&
-                                         json_node_get_value_type (v) != G_TYPE_INT64)) {
+      if (!JSON_NODE_HOLDS_VALUE (v) ||
+          (json_node_get_value_type (v) != G_TYPE_DOUBLE &&
+           json_node_get_value_type (v) != G_TYPE_INT64) ||
+          !isfinite (json_node_get_double (v))) {
         g_variant_builder_clear (&b);
         goto bad;
       }
@@ -75,7 +82,8 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
   }
 bad:
   g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
-               "'%s' must be a string, number, boolean, array of strings or object of numbers",
+               "'%s' must be a string, finite number, boolean, array of strings or object of "
+               "finite numbers",
                key);
   return NULL;
 }
