@@ -35,6 +35,7 @@ typedef struct {
   char *bus_description;              /* "the system bus", for messages */
   gboolean tty;                       /* stdout is a terminal */
   gboolean utf8;                      /* the locale's charset is UTF-8 */
+  gboolean daemon_seen;               /* a call was answered: it was there */
 
   GMainLoop *loop;
   guint bus_source_id;

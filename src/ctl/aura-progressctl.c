@@ -101,6 +101,20 @@ aura_ctl_check_job_id (const char *job_id)
                         aura_job_id_rule ());
 }
 
+static gboolean
+daemon_present (AuraCtl *ctl)
+{
+  g_autoptr(sd_bus_message) reply = NULL;
+  int has = 1;
+
+  if (sd_bus_call_method (ctl->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
+                          AURA_BUS_NAME) < 0 ||
+      sd_bus_message_read (reply, "b", &has) < 0)
+    return TRUE;                      /* cannot tell: say what the error said */
+  return has;
+}
+
 int
 aura_ctl_fail_call (AuraCtl *ctl, const sd_bus_error *error, int r, const char *job_id)
 {
@@ -116,9 +130,14 @@ aura_ctl_fail_call (AuraCtl *ctl, const sd_bus_error *error, int r, const char *
                             _("aura-progressd on %s did not answer in time"), bus);
     return aura_ctl_fail (AURA_CTL_EXIT_ERROR, _("the call failed: %s"), g_strerror (-r));
   }
+  /* No answer: because it went away while the call was on its way, or
+   * because it is stuck. */
+  if (sd_bus_error_has_name (error, SD_BUS_ERROR_NO_REPLY) && !daemon_present (ctl))
+    return aura_ctl_fail (AURA_CTL_EXIT_UNAVAILABLE, _("aura-progressd left %s"), bus);
   if (sd_bus_error_has_names (error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-    return aura_ctl_fail (AURA_CTL_EXIT_UNAVAILABLE, _("aura-progressd is not running on %s"),
-                          bus);
+    return aura_ctl_fail (AURA_CTL_EXIT_UNAVAILABLE,
+                          ctl->daemon_seen ? _("aura-progressd left %s")
+                                           : _("aura-progressd is not running on %s"), bus);
   if (sd_bus_error_has_names (error, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
     return aura_ctl_fail (AURA_CTL_EXIT_UNAVAILABLE, _("aura-progressd on %s did not answer: %s"),
                           bus, message);
@@ -168,6 +187,7 @@ aura_ctl_call (AuraCtl *ctl, sd_bus_message **reply, const char *job_id, uint64_
     sd_bus_error_free (&error);
     return code;
   }
+  ctl->daemon_seen = TRUE;
   return 0;
 }
 
