@@ -437,6 +437,21 @@ aura_test_call (sd_bus *bus, sd_bus_error *error, const char *member, const char
 }
 
 void
+aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply;
+  va_list ap;
+
+  va_start (ap, types);
+  reply = call_va (bus, &error, member, types, ap);
+  va_end (ap);
+  if (reply == NULL)
+    g_error ("%s failed: %s: %s", member, error.name, error.message);
+  sd_bus_message_unref (reply);
+}
+
+void
 aura_test_assert_call_error (sd_bus *bus, const char *error_name, const char *member,
                              const char *types, ...)
 {

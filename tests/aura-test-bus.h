@@ -69,6 +69,8 @@ void         aura_test_wait_until (gboolean (*cond) (gpointer data), gpointer da
  * with *error set to the D-Bus error. */
 sd_bus_message *aura_test_call (sd_bus *bus, sd_bus_error *error, const char *member,
                                 const char *types, ...);
+/* The same, failing the test when the call fails. */
+void         aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...);
 /* Asserts the call fails with the D-Bus error @error_name. */
 void         aura_test_assert_call_error (sd_bus *bus, const char *error_name, const char *member,
                                           const char *types, ...);

@@ -408,32 +408,12 @@ ctl_run (AuraTestBus *tb, char **out, char **err, const char *first, ...)
 /* ---- driving jobs ------------------------------------------------------- */
 
 static void
-call_ok (sd_bus *bus, const char *member, const char *types, ...)
-{
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  va_list ap;
-  int r;
-
-  r = sd_bus_message_new_method_call (bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                      member);
-  g_assert_cmpint (r, >=, 0);
-  va_start (ap, types);
-  r = sd_bus_message_appendv (m, types, ap);
-  va_end (ap);
-  g_assert_cmpint (r, >=, 0);
-  r = sd_bus_call (bus, m, 0, &error, &reply);
-  if (r < 0)
-    g_error ("%s failed: %s: %s", member, error.name, error.message);
-}
-
-static void
 start_job (sd_bus *bus, const char *id, const char *title)
 {
   if (title != NULL)
-    call_ok (bus, "StartJob", "sa{sv}", id, 1, "title", "s", title);
+    aura_test_call_ok (bus, "StartJob", "sa{sv}", id, 1, "title", "s", title);
   else
-    call_ok (bus, "StartJob", "sa{sv}", id, 0);
+    aura_test_call_ok (bus, "StartJob", "sa{sv}", id, 0);
 }
 
 /* The ids GetEvents gives for a job after @after, in order. */
@@ -676,9 +656,9 @@ test_list (void)
   g_clear_pointer (&out, g_free);
 
   start_job (tb->client, "render-1", "Holiday video");
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "render-1", 5, 10, "ElevenLabs", "");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "render-1", 5, 10, "ElevenLabs", "");
   start_job (tb->client, "render-2", NULL);
-  call_ok (tb->client, "FailJob", "ss", "render-2", "out of disk");
+  aura_test_call_ok (tb->client, "FailJob", "ss", "render-2", "out of disk");
 
   g_assert_cmpint (ctl_run (tb, &out, NULL, "list", NULL), ==, 0);
   {
@@ -722,10 +702,10 @@ test_status (void)
   JsonObject *obj;
 
   start_job (tb->client, "job-1", "My video");
-  call_ok (tb->client, "MarkStageCompleted", "ss", "job-1", "planning");
-  call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", 2, 4, "");
-  call_ok (tb->client, "AddWarning", "ss", "job-1", "LLM answered slowly");
-  call_ok (tb->client, "AddWarning", "ss", "job-1", "second\nline\033[2J");
+  aura_test_call_ok (tb->client, "MarkStageCompleted", "ss", "job-1", "planning");
+  aura_test_call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", 2, 4, "");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "LLM answered slowly");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "second\nline\033[2J");
 
   g_assert_cmpint (ctl_run (tb, &out, NULL, "status", "job-1", NULL), ==, 0);
   g_assert_true (g_str_has_prefix (out, "job-1 - My video\n"));
@@ -769,10 +749,10 @@ test_events (void)
 
   start_job (tb->client, "a", NULL);
   start_job (tb->client, "b", NULL);
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "a", 0, 4, "ElevenLabs", "");
-  call_ok (tb->client, "AddWarning", "ss", "a", "voice changed");
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "b", 1, 4, "Piper", "");
-  call_ok (tb->client, "CompleteJob", "s", "a");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "a", 0, 4, "ElevenLabs", "");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "a", "voice changed");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "b", 1, 4, "Piper", "");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "a");
 
   g_assert_cmpint (ctl_run (tb, &out, NULL, "events", "a", NULL), ==, 0);
   ids = event_ids (tb->client, "a", 0);
@@ -787,7 +767,8 @@ test_events (void)
   /* --after: only what came later */
   first = g_array_index (ids, guint64, 0);
   after = g_strdup_printf ("%" G_GUINT64_FORMAT, first);
-  g_assert_cmpint (ctl_run (tb, &json, NULL, "events", "a", "--after", after, "--json", NULL), ==, 0);
+  g_assert_cmpint (ctl_run (tb, &json, NULL, "events", "a", "--after", after, "--json", NULL),
+                   ==, 0);
   lines = parse_json_lines (json);
   after_ids = event_ids (tb->client, "a", first);
   g_assert_cmpuint (lines->len, ==, after_ids->len);
@@ -827,20 +808,20 @@ test_events_follow (void)
   guint64 first;
 
   start_job (tb->client, "job-1", NULL);
-  call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "brief", 1, 2, "");
+  aura_test_call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "brief", 1, 2, "");
   first = last_event_id (tb->client, "job-1");
-  call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", 1, 5, "");
+  aura_test_call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", 1, 5, "");
   after = g_strdup_printf ("--after=%" G_GUINT64_FORMAT, first);
   c = ctl_start (tb, "events", "job-1", after, "--follow", NULL);
   /* No waiting: these race with its start on purpose. */
   for (guint i = 2; i <= 5; i++)
-    call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", i, 5, "");
-  call_ok (tb->client, "AddWarning", "ss", "job-1", "chunk 5 was long");
+    aura_test_call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", i, 5, "");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "chunk 5 was long");
   ctl_wait_output (c, "warning: chunk 5 was long", 1);
   g_assert_false (c->exited);         /* still following */
   for (guint i = 0; i < 3; i++)
-    call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", i, 3, "ElevenLabs", "");
-  call_ok (tb->client, "CompleteJob", "s", "job-1");
+    aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", i, 3, "ElevenLabs", "");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "job-1");
   g_assert_cmpint (ctl_wait (c), ==, 0);
 
   expected = event_ids (tb->client, "job-1", first);
@@ -872,7 +853,7 @@ test_events_follow_all (void)
   c = ctl_start (tb, "--json", "events", "--follow", NULL);
   ctl_wait_output (c, "\"jobId\":\"x\"", 1);
   start_job (tb->client, "y", NULL);
-  call_ok (tb->client, "CompleteJob", "s", "x");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "x");
   ctl_wait_output (c, "\"event\":\"job-completed\"", 1);
   start_job (tb->client, "z", NULL);
   ctl_wait_output (c, "\"jobId\":\"z\"", 1);
@@ -903,19 +884,21 @@ test_events_follow_all (void)
 static void
 drive_to_completion (sd_bus *bus, const char *id)
 {
-  call_ok (bus, "ReportLlmProgress", "ssuus", id, "brief", 1, 1, "");
-  call_ok (bus, "MarkStageCompleted", "ss", id, "planning");
-  call_ok (bus, "ReportLlmProgress", "ssuus", id, "script", 1, 2, "");
-  call_ok (bus, "MarkStageCompleted", "ss", id, "script");
+  aura_test_call_ok (bus, "ReportLlmProgress", "ssuus", id, "brief", 1, 1, "");
+  aura_test_call_ok (bus, "MarkStageCompleted", "ss", id, "planning");
+  aura_test_call_ok (bus, "ReportLlmProgress", "ssuus", id, "script", 1, 2, "");
+  aura_test_call_ok (bus, "MarkStageCompleted", "ss", id, "script");
   for (guint i = 0; i < 3; i++)
-    call_ok (bus, "ReportTtsProgress", "suuss", id, i, 3, "ElevenLabs", "");
-  call_ok (bus, "AddWarning", "ss", id, "scene 2 was re-recorded");
+    aura_test_call_ok (bus, "ReportTtsProgress", "suuss", id, i, 3, "ElevenLabs", "");
+  aura_test_call_ok (bus, "AddWarning", "ss", id, "scene 2 was re-recorded");
   for (guint i = 0; i < 4; i++)
-    call_ok (bus, "ReportVisualProgress", "suuss", id, i, 4, "SDXL", "");
-  call_ok (bus, "ReportProgress", "ssda{sv}", id, "compose", 50.0, 1, "message", "s", "Composing");
-  call_ok (bus, "ReportFFmpegProgress", "sttdds", id, (uint64_t) 300, (uint64_t) 600, 60.0, 10.0, "");
-  call_ok (bus, "ReportProgress", "ssda{sv}", id, "finalize", 50.0, 0);
-  call_ok (bus, "CompleteJob", "s", id);
+    aura_test_call_ok (bus, "ReportVisualProgress", "suuss", id, i, 4, "SDXL", "");
+  aura_test_call_ok (bus, "ReportProgress", "ssda{sv}", id, "compose", 50.0, 1, "message", "s",
+                     "Composing");
+  aura_test_call_ok (bus, "ReportFFmpegProgress", "sttdds", id, (uint64_t) 300, (uint64_t) 600,
+                     60.0, 10.0, "");
+  aura_test_call_ok (bus, "ReportProgress", "ssda{sv}", id, "finalize", 50.0, 0);
+  aura_test_call_ok (bus, "CompleteJob", "s", id);
 }
 
 /* Off a terminal: one line per event, each once, and status 0 at the end. */
@@ -957,11 +940,11 @@ test_watch_json (void)
   JsonObject *state, *last;
 
   start_job (tb->client, "job-1", "Json");
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", 1, 2, "ElevenLabs", "");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", 1, 2, "ElevenLabs", "");
   c = ctl_start (tb, "watch", "--json", "job-1", NULL);
   ctl_wait_output (c, "\"event\":\"state\"", 1);
-  call_ok (tb->client, "AddWarning", "ss", "job-1", "careful");
-  call_ok (tb->client, "FailJob", "ss", "job-1", "TTS quota exhausted");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "careful");
+  aura_test_call_ok (tb->client, "FailJob", "ss", "job-1", "TTS quota exhausted");
   g_assert_cmpint (ctl_wait (c), ==, 3);
 
   lines = parse_json_lines (c->out.buf->str);
@@ -987,11 +970,11 @@ test_watch_finished (void)
   g_autofree char *out = NULL, *failed = NULL;
 
   start_job (tb->client, "done", NULL);
-  call_ok (tb->client, "CompleteJob", "s", "done");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "done");
   g_assert_cmpint (ctl_run (tb, &out, NULL, "watch", "done", NULL), ==, 0);
   g_assert_nonnull (strstr (out, " state finalize 100% Completed"));
   start_job (tb->client, "broken", NULL);
-  call_ok (tb->client, "FailJob", "ss", "broken", "no voice");
+  aura_test_call_ok (tb->client, "FailJob", "ss", "broken", "no voice");
   g_assert_cmpint (ctl_run (tb, &failed, NULL, "watch", "broken", NULL), ==, 3);
   g_assert_nonnull (strstr (failed, " Failed: no voice"));
 }
@@ -1006,7 +989,7 @@ test_watch_daemon_lost (void)
   start_job (tb->client, "job-1", NULL);
   c = ctl_start (tb, "watch", "job-1", NULL);
   ctl_wait_output (c, " state ", 1);
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", 0, 2, "ElevenLabs", "");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", 0, 2, "ElevenLabs", "");
   ctl_wait_output (c, " step-progress tts", 1);
   aura_test_bus_stop_daemon (tb);
   g_assert_cmpint (ctl_wait (c), ==, 5);
@@ -1057,7 +1040,7 @@ test_watch_terminal (void)
   const guint columns = 72;
 
   start_job (tb->client, "job-1", NULL);
-  call_ok (tb->client, "AddWarning", "ss", "job-1", "an old warning");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "an old warning");
   c = ctl_startv (tb, columns, (const char *const[]) { "watch", "job-1", NULL });
   ctl_wait_output (c, "ETA unknown", 1);
   drive_to_completion (tb->client, "job-1");
@@ -1098,8 +1081,8 @@ test_monitor (void)
   ctl_wait_output (c, "daemon: aura-progressd is on the bus at", 1);
   ctl_wait_output (c, " heartbeat alive\n", 1);
   start_job (tb->client, "m-1", NULL);
-  call_ok (tb->client, "AddWarning", "ss", "m-1", "look out");
-  call_ok (tb->client, "CompleteJob", "s", "m-1");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "m-1", "look out");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "m-1");
   ctl_wait_output (c, " m-1 #", 4);
   ctl_wait_output (c, "job-completed: Job completed\n", 1);
 

@@ -219,13 +219,10 @@ aura_ctl_cmd_cancel (AuraCtl *ctl, int argc, char **argv)
   const char *job_id;
   int code, r;
 
-  code = aura_ctl_parse_command (ctl, NULL, 1, 1, &argc, &argv);
+  code = aura_ctl_parse_job_command (ctl, NULL, &argc, &argv);
   if (code >= 0)
     return code;
   job_id = argv[1];
-  code = aura_ctl_check_job_id (job_id);
-  if (code >= 0)
-    return code;
 
   r = sd_bus_message_new_method_call (ctl->bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH,
                                       AURA_INTERFACE, "CancelJob");

@@ -257,7 +257,8 @@ aura_ctl_table_add (AuraCtlTable *table, const char *const *cells)
   char **row = g_new0 (char *, table->n_columns + 1);
 
   for (guint i = 0; i < table->n_columns; i++)
-    row[i] = cells[i] != NULL && cells[i][0] != '\0' ? aura_ctl_sanitize (cells[i]) : g_strdup ("-");
+    row[i] = cells[i] != NULL && cells[i][0] != '\0' ? aura_ctl_sanitize (cells[i])
+                                                      : g_strdup ("-");
   g_ptr_array_add (table->rows, row);
 }
 

@@ -255,10 +255,7 @@ aura_ctl_cmd_status (AuraCtl *ctl, int argc, char **argv)
   g_autoptr(GVariant) state = NULL;
   int code;
 
-  code = aura_ctl_parse_command (ctl, NULL, 1, 1, &argc, &argv);
-  if (code >= 0)
-    return code;
-  code = aura_ctl_check_job_id (argv[1]);
+  code = aura_ctl_parse_job_command (ctl, NULL, &argc, &argv);
   if (code >= 0)
     return code;
   state = aura_ctl_get_job (ctl, argv[1], &code);

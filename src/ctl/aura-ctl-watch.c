@@ -226,10 +226,7 @@ aura_ctl_cmd_watch (AuraCtl *ctl, int argc, char **argv)
   guint tick_id = 0;
   int code, r;
 
-  code = aura_ctl_parse_command (ctl, NULL, 1, 1, &argc, &argv);
-  if (code >= 0)
-    return code;
-  code = aura_ctl_check_job_id (argv[1]);
+  code = aura_ctl_parse_job_command (ctl, NULL, &argc, &argv);
   if (code >= 0)
     return code;
   w.job_id = argv[1];

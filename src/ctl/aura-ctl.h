@@ -66,6 +66,11 @@ const AuraCtlCommand *aura_ctl_find_command (const char *name);
 int  aura_ctl_parse_command (AuraCtl *ctl, const GOptionEntry *entries, int min_args,
                              int max_args, int *argc, char ***argv);
 
+/* The same for a command whose one argument is a job id, which it checks:
+ * afterwards argv[1] is a valid job id. */
+int  aura_ctl_parse_job_command (AuraCtl *ctl, const GOptionEntry *entries, int *argc,
+                                 char ***argv);
+
 /* Prints "aura-progressctl: MESSAGE" to stderr and returns @code. */
 int  aura_ctl_fail (int code, const char *format, ...) G_GNUC_PRINTF (2, 3);
 /* Explains a failed call in one line (no such job, daemon not running, not

@@ -268,8 +268,8 @@ aura_ctl_parse_command (AuraCtl *ctl, const GOptionEntry *entries, int min_args,
   g_auto(AuraBusOptions) bus_options = { 0 };
   gboolean json = FALSE, help = FALSE;
   const GOptionEntry common[] = {
-    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON (one document, or one line per event)"),
-      NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+      N_("Print JSON (one document, or one line per event)"), NULL },
     { "help", 'h', 0, G_OPTION_ARG_NONE, &help, N_("Show this help"), NULL },
     { NULL }
   };
@@ -320,6 +320,16 @@ aura_ctl_parse_command (AuraCtl *ctl, const GOptionEntry *entries, int min_args,
                             ? AURA_CTL_EXIT_USAGE : AURA_CTL_EXIT_UNAVAILABLE,
                           "%s", error->message);
   return -1;
+}
+
+int
+aura_ctl_parse_job_command (AuraCtl *ctl, const GOptionEntry *entries, int *argc, char ***argv)
+{
+  int code = aura_ctl_parse_command (ctl, entries, 1, 1, argc, argv);
+
+  if (code >= 0)
+    return code;
+  return aura_ctl_check_job_id ((*argv)[1]);
 }
 
 static int
