@@ -140,6 +140,19 @@ aura_test_spawn_with_launcher (GSubprocessLauncher *launcher, const char *const 
   return spawn_wrapped (launcher, NULL, argv);
 }
 
+GSubprocess *
+aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags)
+{
+  return spawn_argv (argv, flags);
+}
+
+gboolean
+aura_test_is_slow (void)
+{
+  const char *slow = g_getenv ("AURA_TEST_SLOW");
+  return slow != NULL && slow[0] != '\0' && slow[0] != '0';
+}
+
 char *
 aura_test_bus_write_file (AuraTestBus *tb, const char *name, const char *contents)
 {
@@ -439,8 +452,8 @@ aura_test_call (sd_bus *bus, sd_bus_error *error, const char *member, const char
 void
 aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...)
 {
+  g_autoptr(sd_bus_message) reply = NULL;
   sd_bus_error error = SD_BUS_ERROR_NULL;
-  sd_bus_message *reply;
   va_list ap;
 
   va_start (ap, types);
@@ -448,7 +461,19 @@ aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...)
   va_end (ap);
   if (reply == NULL)
     g_error ("%s failed: %s: %s", member, error.name, error.message);
-  sd_bus_message_unref (reply);
+}
+
+GVariant *
+aura_test_get_job (sd_bus *bus, const char *job_id)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  g_autoptr(sd_bus_message) reply = aura_test_call (bus, &error, "GetJob", "s", job_id);
+  GVariant *state = NULL;
+
+  if (reply == NULL)
+    g_error ("GetJob failed: %s", error.message);
+  g_assert_cmpint (aura_bus_message_read_variant (reply, &state), ==, 1);
+  return state;
 }
 
 void

@@ -54,6 +54,11 @@ GSubprocess *aura_test_spawn_with_launcher (GSubprocessLauncher *launcher,
  * that user's primary group and no supplementary groups. */
 GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
                                  GSubprocessFlags flags);
+/* Spawns a tool that is not under test (busctl, ...) without the wrapper;
+ * it dies with the test too. */
+GSubprocess *aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags);
+/* Whether the tests run slowly (under valgrind): timing bounds relax. */
+gboolean     aura_test_is_slow (void);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
 /* Writes @contents to a new file in tmpdir and returns its path. */
@@ -71,6 +76,8 @@ sd_bus_message *aura_test_call (sd_bus *bus, sd_bus_error *error, const char *me
                                 const char *types, ...);
 /* The same, failing the test when the call fails. */
 void         aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...);
+/* GetJob's state as a{sv}; fails the test when the call fails. */
+GVariant    *aura_test_get_job (sd_bus *bus, const char *job_id);
 /* Asserts the call fails with the D-Bus error @error_name. */
 void         aura_test_assert_call_error (sd_bus *bus, const char *error_name, const char *member,
                                           const char *types, ...);

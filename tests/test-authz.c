@@ -210,6 +210,67 @@ test_jobs (void)
   }
 }
 
+/* Starts tests/test-provider as @user and waits for its READY line. */
+static GSubprocess *
+provider_as (AuraTestBus *tb, const char *user, const char *job, const char *mode,
+             GDataInputStream **out)
+{
+  g_autofree char *addr = g_strdup_printf ("--address=%s", tb->address);
+  g_autofree char *job_arg = g_strdup_printf ("--job=%s", job);
+  g_autofree char *mode_arg = g_strdup_printf ("--mode=%s", mode);
+  const char *argv[] = { aura_test_program ("AURA_TEST_PROVIDER"), addr, job_arg, mode_arg, NULL };
+  GSubprocess *proc = aura_test_spawn_as (user, argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autofree char *line = NULL;
+
+  *out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  line = g_data_input_stream_read_line (*out, NULL, NULL, NULL);
+  g_assert_cmpstr (line, ==, "READY");
+  return proc;
+}
+
+static void
+test_cancel (void)
+{
+  g_autoptr(AuraTestBus) tb = start_system_like ();
+  g_autoptr(GSubprocess) provider = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+
+  {
+    g_auto(Result) r = gdbus_as (tb, "aura-test-a", MANAGER, M ("StartJob"), "mine", "{}", NULL);
+    g_auto(Result) s = gdbus_as (tb, "aura-test-a", MANAGER, M ("StartJob"), "other", "{}", NULL);
+    assert_ok (&r, "StartJob");
+    assert_ok (&s, "StartJob");
+  }
+  /* a provider registered by its owner; the daemon, as its own user, may
+   * call its Cancel through the system bus policy */
+  provider = provider_as (tb, "aura-test-a", "mine", "cancellable", &out);
+
+  {
+    g_auto(Result) a = gdbus_as (tb, "aura-test-b", MANAGER, M ("CancelJob"), "mine", NULL);
+    g_auto(Result) b = gdbus_as (tb, "aura-test-b", MANAGER, M ("RegisterProvider"), "mine",
+                                 "Intruder", "TTS", "true", "/intruder", NULL);
+    g_auto(Result) c = gdbus_as (tb, "aura-test-b", MANAGER, M ("UnregisterProvider"), "mine",
+                                 "ElevenLabs", NULL);
+    assert_denied (&a, "CancelJob by another user");
+    assert_denied (&b, "RegisterProvider by another user");
+    assert_denied (&c, "UnregisterProvider by another user");
+  }
+  {
+    g_auto(Result) r = gdbus_as (tb, "aura-test-a", MANAGER, M ("CancelJob"), "mine", NULL);
+    assert_ok (&r, "CancelJob by the owner");
+    g_assert_nonnull (strstr (r.out, "'Canceled'"));
+    /* Cancelled, not Error: the policy let the daemon's Cancel call through */
+    g_assert_nonnull (strstr (r.out, "'Cancelled'"));
+  }
+  {
+    /* the bridge's user cancels on behalf of web users */
+    g_auto(Result) r = gdbus_as (tb, "aura-bridge", MANAGER, M ("CancelJob"), "other", NULL);
+    assert_ok (&r, "CancelJob by an operator");
+    g_assert_nonnull (strstr (r.out, "'Canceled'"));
+  }
+  g_assert_true (g_subprocess_wait_check (provider, NULL, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -240,5 +301,6 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/authz/own-name", test_own_name);
   g_test_add_func ("/authz/jobs", test_jobs);
+  g_test_add_func ("/authz/cancel", test_cancel);
   return g_test_run ();
 }

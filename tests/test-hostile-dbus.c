@@ -145,6 +145,17 @@ hostile_round (sd_bus *bus)
   BAD (INVALID, "GetEvents", "st", "no such/job", (guint64) 0);
   BAD (NO_SUCH_JOB, "GetEvents", "st", "ghost", G_MAXUINT64);
 
+  /* providers and cancellation take the same ids */
+  BAD (INVALID, "RegisterProvider", "sssbo", huge, "p", "TTS", 1, "/p");
+  BAD (INVALID, "RegisterProvider", "sssbo", "victim", huge, "TTS", 1, "/p");
+  BAD (INVALID, "RegisterProvider", "sssbo", "victim", "p", huge, 1, "/p");
+  BAD (INVALID, "RegisterProvider", "sssbo", "victim", "", "TTS", 1, "/p");
+  BAD (NOT_RUNNING, "RegisterProvider", "sssbo", "finished", "p", "TTS", 1, "/p");
+  BAD (INVALID, "UnregisterProvider", "ss", huge, "p");
+  BAD (INVALID, "CancelJob", "s", huge);
+  BAD (NO_SUCH_JOB, "CancelJob", "s", "ghost");
+  BAD (NOT_RUNNING, "CancelJob", "s", "finished");
+
   /* arguments of the wrong type never reach a handler */
   BAD (INVALID, "ReportProgress", "sssa{sv}", "victim", "tts", "50", 0);
   BAD (INVALID, "ReportTtsProgress", "siiss", "victim", -1, 4, "p", "");

@@ -228,21 +228,17 @@ aura_model_job_snapshot (AuraModel *self, AuraJob *job)
 GVariant *
 aura_model_job_state (AuraModel *self, AuraJob *job)
 {
-  GVariantBuilder b, stages, weights;
+  GVariantBuilder b, weights;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   add_snapshot (self, job, &b);
   add_string (&b, "title", job->title);
   g_variant_builder_add (&b, "{sv}", "startedByUid", g_variant_new_uint32 (job->uid));
 
-  g_variant_builder_init (&stages, G_VARIANT_TYPE_STRING_ARRAY);
   g_variant_builder_init (&weights, G_VARIANT_TYPE ("a{sd}"));
-  for (guint s = 0; s < AURA_STAGE_COUNT; s++) {
-    if (aura_job_stage_completed (job, s))
-      g_variant_builder_add (&stages, "s", aura_stage_to_string (s));
+  for (guint s = 0; s < AURA_STAGE_COUNT; s++)
     g_variant_builder_add (&weights, "{sd}", aura_stage_to_string (s), job->weights.w[s]);
-  }
-  g_variant_builder_add (&b, "{sv}", "completedStages", g_variant_builder_end (&stages));
+  g_variant_builder_add (&b, "{sv}", "completedStages", aura_job_completed_stages (job));
   g_variant_builder_add (&b, "{sv}", "weights", g_variant_builder_end (&weights));
   add_timestamp (&b, "startedAt", job->started_real);
   if (job->finished_real != 0)
@@ -294,6 +290,10 @@ emit_simple (AuraModel *self, AuraJob *job, AuraEventType type, const char *mess
   if (type != AURA_EVENT_WARNING)
     add_string (&b, "status", aura_job_status_to_string (job->status));
   add_string (&b, "message", message);
+  /* A job that ended early leaves the output of its completed stages
+   * behind: they are what its owner rolls back. */
+  if (type == AURA_EVENT_JOB_CANCELLED || type == AURA_EVENT_JOB_FAILED)
+    g_variant_builder_add (&b, "{sv}", "rollbackStages", aura_job_completed_stages (job));
   add_timestamp (&b, "timestamp", aura_clock_real (self->clock));
   emit (self, job, type, &b);
 }
@@ -577,6 +577,13 @@ aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, gu
     return NULL;
   if (weights_v != NULL && !parse_weights (weights_v, &weights, error))
     return NULL;
+  /* The job's own weights win; learned ones replace only the configured. */
+  if (weights_v == NULL && cfg->learned_weights &&
+      self->estimator->vtable->default_weights != NULL) {
+    AuraWeights learned;
+    if (self->estimator->vtable->default_weights (self->estimator, &learned))
+      weights = learned;
+  }
   if (!make_room (self, error))
     return NULL;
 

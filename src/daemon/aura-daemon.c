@@ -576,9 +576,11 @@ on_job_event (AuraModel *model, AuraJob *job, AuraEvent *event, gpointer user_da
 
   emit_event_signal (self, job, event);
   aura_daemon_jobs_changed (self, job, event);
-  if (aura_event_type_is_terminal (event->type))
+  if (aura_event_type_is_terminal (event->type)) {
     aura_log_job (G_LOG_LEVEL_MESSAGE, job->id, job->correlation_id, "%s: %s",
                   aura_job_status_to_string (job->status), job->message);
+    aura_daemon_cancel_job_finished (self->cancel, job);
+  }
 }
 
 static void
@@ -684,6 +686,7 @@ AuraDaemon *
 aura_daemon_new (AuraConfig *config, sd_bus *bus, const char *state_dir, GError **error)
 {
   g_autoptr(AuraEventSeq) seq = aura_event_seq_new (state_dir, error);
+  g_autofree char *durations = NULL;
   AuraDaemon *self;
   AuraEventStore *store;
 
@@ -699,8 +702,12 @@ aura_daemon_new (AuraConfig *config, sd_bus *bus, const char *state_dir, GError 
   self->peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, peer_free);
   self->job_objects = aura_daemon_jobs_table_new ();
   store = aura_event_store_new_memory (self->config.max_history, self->config.max_job_history);
+  /* What completed jobs' stages took: the ETA learns from it across
+   * restarts (the state directory exists once the event ids are there). */
+  if (state_dir != NULL)
+    durations = g_build_filename (state_dir, "stage-durations.json", NULL);
   self->model = aura_model_new (&self->config, self->clock, store, g_steal_pointer (&seq),
-                                aura_estimator_new_seed ());
+                                aura_estimator_new_learned (durations));
   aura_model_set_listener (self->model, &model_listener, self);
   self->cancel = aura_daemon_cancel_new (self);
   self->loop = g_main_loop_new (NULL, FALSE);

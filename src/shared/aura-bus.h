@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
+#include "aura-bus-kind.h"
+
 G_BEGIN_DECLS
 
 /* g_autoptr() for the sd-bus types we hold */
@@ -24,13 +26,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (sd_bus_track, sd_bus_track_unref)
 #define AURA_DBUS_ERROR_JOB_EXISTS "org.aura.Progress.Error.JobExists"
 #define AURA_DBUS_ERROR_NOT_RUNNING "org.aura.Progress.Error.NotRunning"
 #define AURA_DBUS_ERROR_LIMIT_EXCEEDED "org.aura.Progress.Error.LimitExceeded"
+#define AURA_DBUS_ERROR_NO_SUCH_PROVIDER "org.aura.Progress.Error.NoSuchProvider"
 
-typedef enum {
-  AURA_BUS_DEFAULT,
-  AURA_BUS_SYSTEM,
-  AURA_BUS_SESSION,
-  AURA_BUS_ADDRESS,
-} AuraBusKind;
 
 /* The --system / --session / --address=ADDRESS options every bus client
  * accepts. */

@@ -5,20 +5,52 @@
 #include "aura-error.h"
 #include "aura-json.h"
 
+#define JSON_SAFE_DOUBLE 1e15
+
 static const char *const progress_optional_keys[] = {
   "etaSeconds", "expectedEndTime", "correlationId", "substageDetail", "currentItem", "totalItems",
 };
 
+/* json-glib 1.6 writes a double that "%.17g" prints without a decimal point
+ * as that text plus ".0": 1e30 becomes "1e+30.0", which is not JSON. Only
+ * integral values of 1e17 and beyond print so; write them as integers when
+ * they fit, as null (unknown) when they do not. Our payloads never hold such
+ * numbers, but a mapping must not emit invalid JSON for any input. */
+
+static void
+fix_doubles (JsonNode *node)
+{
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_DOUBLE) {
+    double d = json_node_get_double (node);
+    if (fabs (d) >= JSON_SAFE_DOUBLE) {
+      if (d == floor (d) && fabs (d) < 9.0e18)
+        json_node_set_int (node, (gint64) d);
+      else
+        json_node_init_null (node);
+    }
+  } else if (JSON_NODE_HOLDS_ARRAY (node)) {
+    JsonArray *arr = json_node_get_array (node);
+    for (guint i = 0; i < json_array_get_length (arr); i++)
+      fix_doubles (json_array_get_element (arr, i));
+  } else if (JSON_NODE_HOLDS_OBJECT (node)) {
+    g_autoptr(GList) members = json_object_get_values (json_node_get_object (node));
+    for (GList *l = members; l != NULL; l = l->next)
+      fix_doubles (l->data);
+  }
+}
+
 JsonNode *
 aura_json_from_variant (GVariant *value)
 {
-  return json_gvariant_serialize (value);
+  JsonNode *node = json_gvariant_serialize (value);
+  fix_doubles (node);
+  return node;
 }
 
 JsonNode *
 aura_json_from_event_payload (const char *event_type, GVariant *payload)
 {
-  JsonNode *node = json_gvariant_serialize (payload);
+  JsonNode *node = aura_json_from_variant (payload);
   JsonObject *obj;
 
   if (g_strcmp0 (event_type, "step-progress") != 0 || !JSON_NODE_HOLDS_OBJECT (node))
@@ -40,8 +72,10 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
     case G_TYPE_BOOLEAN: return g_variant_new_boolean (json_node_get_boolean (node));
     case G_TYPE_INT64: return g_variant_new_int64 (json_node_get_int (node));
     case G_TYPE_DOUBLE:
-      /* "1e400" parses as infinity, which JSON cannot carry back */
-      if (!isfinite (json_node_get_double (node)))
+      /* "1e400" parses as infinity, which JSON cannot carry back; see
+       * fix_doubles() for the bound */
+      if (!isfinite (json_node_get_double (node)) ||
+          fabs (json_node_get_double (node)) >= JSON_SAFE_DOUBLE)
         goto bad;
       return g_variant_new_double (json_node_get_double (node));
     default: break;
@@ -62,17 +96,16 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
   } else if (JSON_NODE_HOLDS_OBJECT (node)) {
     /* nested objects of numbers: weights a{sd} */
     JsonObject *obj = json_node_get_object (node);
+    g_autoptr(GList) members = json_object_get_members (obj);
     GVariantBuilder b;
-    JsonObjectIter it;
-    const char *k;
-    JsonNode *v;
     g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sd}"));
-    json_object_iter_init (&it, obj);
-    while (json_object_iter_next (&it, &k, &v)) {
+    for (GList *l = members; l != NULL; l = l->next) {
+      const char *k = l->data;
+      JsonNode *v = json_object_get_member (obj, k);
       if (!JSON_NODE_HOLDS_VALUE (v) ||
           (json_node_get_value_type (v) != G_TYPE_DOUBLE &&
            json_node_get_value_type (v) != G_TYPE_INT64) ||
-          !isfinite (json_node_get_double (v))) {
+          !(fabs (json_node_get_double (v)) < JSON_SAFE_DOUBLE)) {
         g_variant_builder_clear (&b);
         goto bad;
       }
@@ -82,8 +115,8 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
   }
 bad:
   g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
-               "'%s' must be a string, finite number, boolean, array of strings or object of "
-               "finite numbers",
+               "'%s' must be a string, a number (fractional ones below 1e15), a boolean, an "
+               "array of strings or an object of numbers below 1e15",
                key);
   return NULL;
 }
@@ -92,17 +125,20 @@ GVariant *
 aura_json_to_vardict (JsonNode *node, GError **error)
 {
   GVariantBuilder b;
-  JsonObjectIter it;
-  const char *key;
-  JsonNode *member;
+  g_autoptr(GList) members = NULL;
+  JsonObject *obj;
 
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
     g_set_error_literal (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS, "expected a JSON object");
     return NULL;
   }
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-  json_object_iter_init (&it, json_node_get_object (node));
-  while (json_object_iter_next (&it, &key, &member)) {
+  obj = json_node_get_object (node);
+  /* in document order: json_object_iter walks a hash table */
+  members = json_object_get_members (obj);
+  for (GList *l = members; l != NULL; l = l->next) {
+    const char *key = l->data;
+    JsonNode *member = json_object_get_member (obj, key);
     GVariant *v;
     if (JSON_NODE_HOLDS_NULL (member))
       continue;                       /* null = absent, as in the web API */

@@ -16,7 +16,8 @@ JsonNode *aura_json_from_variant (GVariant *value);
 JsonNode *aura_json_from_event_payload (const char *event_type, GVariant *payload);
 
 /* JSON object to a{sv}, for values whose D-Bus types are known by key:
- * numbers become 'd' unless they are integers, in which case 'x'. Used by
+ * numbers become 'd' unless they are integers, in which case 'x';
+ * fractional numbers of 1e15 and beyond are refused (see fix_doubles()). Used by
  * the trace replay and by tests. Returns NULL with error on anything that is
  * not an object of strings, numbers, booleans and arrays of strings. */
 GVariant *aura_json_to_vardict (JsonNode *node, GError **error);
