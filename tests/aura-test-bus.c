@@ -355,6 +355,16 @@ aura_test_bus_start_daemon (AuraTestBus *tb, ...)
   aura_test_bus_start_daemon_argv (tb, (const char *const *) extra->pdata);
 }
 
+void
+aura_test_bus_start_daemon_with_config (AuraTestBus *tb, const char *config)
+{
+  g_autofree char *path = aura_test_bus_write_file (tb, "aura-progressd.conf", config);
+  g_autofree char *arg = g_strdup_printf ("--config=%s", path);
+
+  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  aura_test_bus_start_daemon (tb, arg, NULL);
+}
+
 static void
 wait_process (GSubprocess *proc)
 {
@@ -512,17 +522,10 @@ on_signal (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
   AuraTestRecorder *rec = userdata;
   AuraTestSignal *s = g_new0 (AuraTestSignal, 1);
-  GVariantBuilder b;
-  GVariant *v;
 
-  g_variant_builder_init (&b, G_VARIANT_TYPE_TUPLE);
-  while (aura_bus_message_read_variant (m, &v) > 0) {
-    g_variant_builder_add_value (&b, v);
-    g_variant_unref (v);
-  }
+  g_assert_cmpint (aura_bus_message_read_body (m, &s->body), ==, 0);
   s->member = g_strdup (sd_bus_message_get_member (m));
   s->path = g_strdup (sd_bus_message_get_path (m));
-  s->body = g_variant_ref_sink (g_variant_builder_end (&b));
   g_ptr_array_add (rec->signals, s);
   return 0;
 }

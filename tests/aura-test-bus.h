@@ -37,6 +37,9 @@ void         aura_test_bus_free (AuraTestBus *tb);
  * extra arguments (NULL-terminated), and waits until it owns its name. */
 void         aura_test_bus_start_daemon (AuraTestBus *tb, ...) G_GNUC_NULL_TERMINATED;
 void         aura_test_bus_start_daemon_argv (AuraTestBus *tb, const char *const *extra);
+/* The same with --config= a file of @config (readable by every user, for a
+ * daemon_user). */
+void         aura_test_bus_start_daemon_with_config (AuraTestBus *tb, const char *config);
 /* SIGTERM, then waits for a clean exit (status 0). */
 void         aura_test_bus_stop_daemon (AuraTestBus *tb);
 /* Waits until @name has (or has not) an owner on the bus. */

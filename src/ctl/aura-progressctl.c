@@ -181,7 +181,7 @@ aura_ctl_call (AuraCtl *ctl, sd_bus_message **reply, const char *job_id, uint64_
   if (r < 0)
     return aura_ctl_fail (AURA_CTL_EXIT_ERROR, _("cannot build the %s call: %s"), member,
                           g_strerror (-r));
-  r = sd_bus_call (ctl->bus, m, timeout_us, &error, reply);
+  r = aura_bus_call (ctl->bus, m, timeout_us, &error, reply);
   if (r < 0) {
     code = aura_ctl_fail_call (ctl, &error, r, job_id);
     sd_bus_error_free (&error);
