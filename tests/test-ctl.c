@@ -2,22 +2,15 @@
 /* aura-progressctl: unit tests of its rendering, and the real binary against
  * the real daemon on a private bus — output (text and --json), exit
  * statuses, live following on a pipe and on a pseudo-terminal, errors. */
-#define _GNU_SOURCE                     /* posix_openpt() and friends */
-#include <errno.h>
-#include <fcntl.h>
-#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include "aura-bus-variant.h"
 #include "aura-ctl-format.h"
 #include "aura-test-bus.h"
+#include "aura-test-proc.h"
 
 /* Exact event counts need every report to be an event. */
 static const char no_coalescing[] = "[Timing]\nCoalesceIntervalMs=0\n";
@@ -157,95 +150,12 @@ test_format_live_line (void)
 
 /* ---- running the binary ------------------------------------------------- */
 
-typedef struct {
-  GInputStream *stream;
-  int fd;                             /* a pseudo-terminal's master, or -1 */
-  guint fd_source;
-  GString *buf;
-  gboolean done;
-  char chunk[4096];
-} Reader;
-
-typedef struct {
-  GSubprocess *proc;
-  Reader out;
-  Reader err;
-  gboolean exited;
-} Ctl;
-
-static void
-on_stream_read (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Reader *r = data;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
-
-  if (n <= 0) {
-    r->done = TRUE;
-    return;
-  }
-  g_string_append_len (r->buf, r->chunk, n);
-  g_input_stream_read_async (r->stream, r->chunk, sizeof r->chunk, G_PRIORITY_DEFAULT, NULL,
-                             on_stream_read, r);
-}
-
-static void
-reader_start_stream (Reader *r, GInputStream *stream)
-{
-  r->stream = g_object_ref (stream);
-  r->fd = -1;
-  r->buf = g_string_new (NULL);
-  g_input_stream_read_async (r->stream, r->chunk, sizeof r->chunk, G_PRIORITY_DEFAULT, NULL,
-                             on_stream_read, r);
-}
-
-/* A pseudo-terminal's master reads EIO once the last slave is closed. */
-static gboolean
-on_pty_readable (int fd, GIOCondition condition, gpointer data)
-{
-  Reader *r = data;
-  ssize_t n = read (fd, r->chunk, sizeof r->chunk);
-
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
-    return G_SOURCE_CONTINUE;
-  if (n <= 0) {
-    r->done = TRUE;
-    r->fd_source = 0;
-    return G_SOURCE_REMOVE;
-  }
-  g_string_append_len (r->buf, r->chunk, n);
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-reader_clear (Reader *r)
-{
-  g_clear_object (&r->stream);
-  if (r->fd_source != 0)
-    g_source_remove (r->fd_source);
-  if (r->fd >= 0)
-    close (r->fd);
-  if (r->buf != NULL)
-    g_string_free (r->buf, TRUE);
-}
-
-static void
-on_exited (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Ctl *c = data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  c->exited = TRUE;
-}
-
 /* Starts aura-progressctl --address=... ARGS. With pty_columns > 0 its stdout
  * is a pseudo-terminal that many columns wide; otherwise a pipe. */
-static Ctl *
+static AuraTestProc *
 ctl_startv (AuraTestBus *tb, guint pty_columns, const char *const *args)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  Ctl *c = g_new0 (Ctl, 1);
-  int master = -1;
 
   g_ptr_array_add (argv, g_strdup (aura_test_program ("AURA_PROGRESSCTL")));
   if (tb != NULL)
@@ -253,45 +163,13 @@ ctl_startv (AuraTestBus *tb, guint pty_columns, const char *const *args)
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (args[i]));
   g_ptr_array_add (argv, NULL);
-
-  if (pty_columns > 0) {
-    struct winsize ws = { .ws_row = 24, .ws_col = (unsigned short) pty_columns };
-    int slave;
-
-    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
-    master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-    g_assert_cmpint (master, >=, 0);
-    g_assert_cmpint (grantpt (master), ==, 0);
-    g_assert_cmpint (unlockpt (master), ==, 0);
-    slave = open (ptsname (master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-    g_assert_cmpint (slave, >=, 0);
-    g_assert_cmpint (ioctl (slave, TIOCSWINSZ, &ws), ==, 0);
-    g_subprocess_launcher_take_stdout_fd (launcher, slave);
-  } else {
-    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  }
-  c->proc = aura_test_spawn_with_launcher (launcher, (const char *const *) argv->pdata);
-  /* Drop our copy of the slave, so that the master sees the end. */
-  g_clear_object (&launcher);
-  if (master >= 0) {
-    g_unix_set_fd_nonblocking (master, TRUE, NULL);
-    c->out.fd = master;
-    c->out.buf = g_string_new (NULL);
-    c->out.fd_source = g_unix_fd_add (master, G_IO_IN | G_IO_HUP | G_IO_ERR, on_pty_readable,
-                                      &c->out);
-  } else {
-    reader_start_stream (&c->out, g_subprocess_get_stdout_pipe (c->proc));
-  }
-  reader_start_stream (&c->err, g_subprocess_get_stderr_pipe (c->proc));
-  g_subprocess_wait_async (c->proc, NULL, on_exited, c);
-  return c;
+  return aura_test_proc_start ((const char *const *) argv->pdata, pty_columns);
 }
 
-static Ctl *
+static AuraTestProc *
 ctl_start (AuraTestBus *tb, const char *first, ...) G_GNUC_NULL_TERMINATED;
 
-static Ctl *
+static AuraTestProc *
 ctl_start (AuraTestBus *tb, const char *first, ...)
 {
   g_autoptr(GPtrArray) args = g_ptr_array_new ();
@@ -305,81 +183,6 @@ ctl_start (AuraTestBus *tb, const char *first, ...)
   return ctl_startv (tb, 0, (const char *const *) args->pdata);
 }
 
-static gboolean
-ctl_finished (gpointer data)
-{
-  Ctl *c = data;
-  return c->exited && c->out.done && c->err.done;
-}
-
-/* Waits for the end and returns the exit status; a crash, a sanitizer abort
- * or a valgrind finding (exit status 33) fails the test. */
-static int
-ctl_wait (Ctl *c)
-{
-  aura_test_wait_until (ctl_finished, c, "aura-progressctl to exit");
-  if (!g_subprocess_get_if_exited (c->proc))
-    g_error ("aura-progressctl was killed by signal %d; stderr:\n%s",
-             g_subprocess_get_term_sig (c->proc), c->err.buf->str);
-  g_assert_cmpint (g_subprocess_get_exit_status (c->proc), !=, 33);
-  return g_subprocess_get_exit_status (c->proc);
-}
-
-static void
-ctl_free (Ctl *c)
-{
-  if (c == NULL)
-    return;
-  if (!c->exited) {
-    g_subprocess_force_exit (c->proc);
-    ctl_wait (c);
-  }
-  g_object_unref (c->proc);
-  reader_clear (&c->out);
-  reader_clear (&c->err);
-  g_free (c);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Ctl, ctl_free)
-
-typedef struct {
-  Ctl *c;
-  const char *needle;
-  guint n;
-} OutputWait;
-
-static guint
-count_occurrences (const char *haystack, const char *needle)
-{
-  guint n = 0;
-
-  for (const char *p = strstr (haystack, needle); p != NULL; p = strstr (p + 1, needle))
-    n++;
-  return n;
-}
-
-static gboolean
-output_reached (gpointer data)
-{
-  OutputWait *w = data;
-  /* An exit makes the wait pointless: let the caller's assertion say why. */
-  return count_occurrences (w->c->out.buf->str, w->needle) >= w->n || ctl_finished (w->c);
-}
-
-/* Waits until stdout holds @needle @n times. */
-static void
-ctl_wait_output (Ctl *c, const char *needle, guint n)
-{
-  OutputWait w = { c, needle, n };
-  g_autofree char *what = g_strdup_printf ("'%s' x%u in the output", needle, n);
-
-  aura_test_wait_until (output_reached, &w, what);
-  if (count_occurrences (c->out.buf->str, needle) < n)
-    g_error ("aura-progressctl exited before printing '%s' x%u; stdout:\n%s\nstderr:\n%s",
-             needle, n, c->out.buf->str, c->err.buf->str);
-}
-
-/* Runs to the end; returns the exit status and the output. */
 static int
 ctl_run (AuraTestBus *tb, char **out, char **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
 
@@ -387,7 +190,7 @@ static int
 ctl_run (AuraTestBus *tb, char **out, char **err, const char *first, ...)
 {
   g_autoptr(GPtrArray) args = g_ptr_array_new ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   va_list ap;
   int status;
 
@@ -397,7 +200,7 @@ ctl_run (AuraTestBus *tb, char **out, char **err, const char *first, ...)
   va_end (ap);
   g_ptr_array_add (args, NULL);
   c = ctl_startv (tb, 0, (const char *const *) args->pdata);
-  status = ctl_wait (c);
+  status = aura_test_proc_wait (c);
   if (out != NULL)
     *out = g_strdup (c->out.buf->str);
   if (err != NULL)
@@ -448,10 +251,8 @@ static AuraTestBus *
 bus_with_daemon (void)
 {
   AuraTestBus *tb = aura_test_bus_new ();
-  g_autofree char *config = aura_test_bus_write_file (tb, "aura-progressd.conf", no_coalescing);
-  g_autofree char *arg = g_strdup_printf ("--config=%s", config);
 
-  aura_test_bus_start_daemon (tb, arg, NULL);
+  aura_test_bus_start_daemon_with_config (tb, no_coalescing);
   return tb;
 }
 
@@ -558,9 +359,9 @@ test_help (void)
 static void
 assert_usage_error (AuraTestBus *tb, const char *expected, const char *const *args)
 {
-  g_autoptr(Ctl) c = ctl_startv (tb, 0, args);
+  g_autoptr(AuraTestProc) c = ctl_startv (tb, 0, args);
 
-  g_assert_cmpint (ctl_wait (c), ==, 2);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 2);
   g_assert_cmpstr (c->out.buf->str, ==, "");
   if (strstr (c->err.buf->str, expected) == NULL)
     g_error ("expected '%s' in stderr, got: %s", expected, c->err.buf->str);
@@ -608,14 +409,14 @@ test_errors (void)
 
   /* No daemon: exit status 5 and which bus was asked. */
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-    g_autoptr(Ctl) c = ctl_startv (tb, 0, cases[i]);
-    g_assert_cmpint (ctl_wait (c), ==, 5);
+    g_autoptr(AuraTestProc) c = ctl_startv (tb, 0, cases[i]);
+    g_assert_cmpint (aura_test_proc_wait (c), ==, 5);
     g_assert_cmpstr (c->err.buf->str, ==, expected);
   }
   {
     g_autofree char *err = NULL;
-    g_autoptr(Ctl) c = ctl_start (NULL, "--address=unix:path=/nonexistent/bus", "list", NULL);
-    g_assert_cmpint (ctl_wait (c), ==, 5);
+    g_autoptr(AuraTestProc) c = ctl_start (NULL, "--address=unix:path=/nonexistent/bus", "list", NULL);
+    g_assert_cmpint (aura_test_proc_wait (c), ==, 5);
     g_assert_cmpstr (c->err.buf->str, ==,
                      "aura-progressctl: cannot connect to the bus at "
                      "unix:path=/nonexistent/bus: No such file or directory\n");
@@ -630,8 +431,8 @@ test_errors (void)
       (const char *const[]) { "events", "--follow", "nope", NULL },
     };
     for (guint i = 0; i < G_N_ELEMENTS (no_job); i++) {
-      g_autoptr(Ctl) c = ctl_startv (tb, 0, no_job[i]);
-      g_assert_cmpint (ctl_wait (c), ==, 1);
+      g_autoptr(AuraTestProc) c = ctl_startv (tb, 0, no_job[i]);
+      g_assert_cmpint (aura_test_proc_wait (c), ==, 1);
       g_assert_cmpstr (c->out.buf->str, ==, "");
       g_assert_cmpstr (c->err.buf->str, ==, "aura-progressctl: no job with id 'nope'\n");
     }
@@ -802,7 +603,7 @@ static void
 test_events_follow (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   g_autoptr(GArray) expected = NULL, printed = NULL;
   g_autofree char *after = NULL;
   guint64 first;
@@ -817,12 +618,12 @@ test_events_follow (void)
   for (guint i = 2; i <= 5; i++)
     aura_test_call_ok (tb->client, "ReportLlmProgress", "ssuus", "job-1", "script", i, 5, "");
   aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "chunk 5 was long");
-  ctl_wait_output (c, "warning: chunk 5 was long", 1);
+  aura_test_proc_wait_output (c, "warning: chunk 5 was long", 1);
   g_assert_false (c->exited);         /* still following */
   for (guint i = 0; i < 3; i++)
     aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", i, 3, "ElevenLabs", "");
   aura_test_call_ok (tb->client, "CompleteJob", "s", "job-1");
-  g_assert_cmpint (ctl_wait (c), ==, 0);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 0);
 
   expected = event_ids (tb->client, "job-1", first);
   printed = printed_ids (c->out.buf->str, NULL);
@@ -845,21 +646,21 @@ static void
 test_events_follow_all (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   g_autoptr(GPtrArray) lines = NULL;
   g_autofree char *expected = NULL;
 
   start_job (tb->client, "x", NULL);
   c = ctl_start (tb, "--json", "events", "--follow", NULL);
-  ctl_wait_output (c, "\"jobId\":\"x\"", 1);
+  aura_test_proc_wait_output (c, "\"jobId\":\"x\"", 1);
   start_job (tb->client, "y", NULL);
   aura_test_call_ok (tb->client, "CompleteJob", "s", "x");
-  ctl_wait_output (c, "\"event\":\"job-completed\"", 1);
+  aura_test_proc_wait_output (c, "\"event\":\"job-completed\"", 1);
   start_job (tb->client, "z", NULL);
-  ctl_wait_output (c, "\"jobId\":\"z\"", 1);
+  aura_test_proc_wait_output (c, "\"jobId\":\"z\"", 1);
   g_assert_false (c->exited);
   aura_test_bus_stop_daemon (tb);
-  g_assert_cmpint (ctl_wait (c), ==, 5);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 5);
   expected = g_strdup_printf ("aura-progressctl: aura-progressd left the bus at %s\n",
                               tb->address);
   g_assert_cmpstr (c->err.buf->str, ==, expected);
@@ -906,16 +707,16 @@ static void
 test_watch_lines (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   g_autoptr(GArray) expected = NULL, printed = NULL;
   g_auto(GStrv) lines = NULL;
   guint64 state_id;
 
   start_job (tb->client, "job-1", "Lines");
   c = ctl_start (tb, "watch", "job-1", NULL);
-  ctl_wait_output (c, " state ", 1);
+  aura_test_proc_wait_output (c, " state ", 1);
   drive_to_completion (tb->client, "job-1");
-  g_assert_cmpint (ctl_wait (c), ==, 0);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 0);
   g_assert_cmpstr (c->err.buf->str, ==, "");
 
   lines = g_strsplit (c->out.buf->str, "\n", -1);
@@ -935,17 +736,17 @@ static void
 test_watch_json (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   g_autoptr(GPtrArray) lines = NULL;
   JsonObject *state, *last;
 
   start_job (tb->client, "job-1", "Json");
   aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", 1, 2, "ElevenLabs", "");
   c = ctl_start (tb, "watch", "--json", "job-1", NULL);
-  ctl_wait_output (c, "\"event\":\"state\"", 1);
+  aura_test_proc_wait_output (c, "\"event\":\"state\"", 1);
   aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "careful");
   aura_test_call_ok (tb->client, "FailJob", "ss", "job-1", "TTS quota exhausted");
-  g_assert_cmpint (ctl_wait (c), ==, 3);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 3);
 
   lines = parse_json_lines (c->out.buf->str);
   state = nth_object (lines, 0);
@@ -983,16 +784,16 @@ static void
 test_watch_daemon_lost (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   g_autofree char *expected = NULL;
 
   start_job (tb->client, "job-1", NULL);
   c = ctl_start (tb, "watch", "job-1", NULL);
-  ctl_wait_output (c, " state ", 1);
+  aura_test_proc_wait_output (c, " state ", 1);
   aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "job-1", 0, 2, "ElevenLabs", "");
-  ctl_wait_output (c, " step-progress tts", 1);
+  aura_test_proc_wait_output (c, " step-progress tts", 1);
   aura_test_bus_stop_daemon (tb);
-  g_assert_cmpint (ctl_wait (c), ==, 5);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 5);
   expected = g_strdup_printf ("aura-progressctl: aura-progressd left the bus at %s before job "
                               "'job-1' ended\n", tb->address);
   g_assert_cmpstr (c->err.buf->str, ==, expected);
@@ -1003,13 +804,13 @@ static void
 test_watch_interrupted (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
 
   start_job (tb->client, "job-1", NULL);
   c = ctl_startv (tb, 80, (const char *const[]) { "watch", "job-1", NULL });
-  ctl_wait_output (c, "ETA", 1);
+  aura_test_proc_wait_output (c, "ETA", 1);
   g_subprocess_send_signal (c->proc, SIGINT);
-  g_assert_cmpint (ctl_wait (c), ==, 130);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 130);
   g_assert_true (g_str_has_suffix (c->out.buf->str, "\r\n"));
 }
 
@@ -1034,7 +835,7 @@ static void
 test_watch_terminal (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autoptr(Ctl) c = NULL;
+  g_autoptr(AuraTestProc) c = NULL;
   g_autoptr(GPtrArray) segments = NULL;
   const char *out;
   const guint columns = 72;
@@ -1042,9 +843,9 @@ test_watch_terminal (void)
   start_job (tb->client, "job-1", NULL);
   aura_test_call_ok (tb->client, "AddWarning", "ss", "job-1", "an old warning");
   c = ctl_startv (tb, columns, (const char *const[]) { "watch", "job-1", NULL });
-  ctl_wait_output (c, "ETA unknown", 1);
+  aura_test_proc_wait_output (c, "ETA unknown", 1);
   drive_to_completion (tb->client, "job-1");
-  g_assert_cmpint (ctl_wait (c), ==, 0);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 0);
   out = c->out.buf->str;
 
   /* one line redrawn in place, warnings above it, a final line */
@@ -1070,37 +871,37 @@ static void
 test_monitor (void)
 {
   g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
-  g_autoptr(Ctl) c = NULL, j = NULL;
+  g_autoptr(AuraTestProc) c = NULL, j = NULL;
   g_autoptr(GPtrArray) lines = NULL;
   gboolean saw_heartbeat = FALSE, saw_progress = FALSE, saw_gone = FALSE;
 
   /* It waits for a daemon that is not there yet. */
   c = ctl_start (tb, "monitor", NULL);
-  ctl_wait_output (c, "daemon: aura-progressd is not on the bus at", 1);
+  aura_test_proc_wait_output (c, "daemon: aura-progressd is not on the bus at", 1);
   aura_test_bus_start_daemon (tb, "--heartbeat-interval=0.05", NULL);
-  ctl_wait_output (c, "daemon: aura-progressd is on the bus at", 1);
-  ctl_wait_output (c, " heartbeat alive\n", 1);
+  aura_test_proc_wait_output (c, "daemon: aura-progressd is on the bus at", 1);
+  aura_test_proc_wait_output (c, " heartbeat alive\n", 1);
   start_job (tb->client, "m-1", NULL);
   aura_test_call_ok (tb->client, "AddWarning", "ss", "m-1", "look out");
   aura_test_call_ok (tb->client, "CompleteJob", "s", "m-1");
-  ctl_wait_output (c, " m-1 #", 4);
-  ctl_wait_output (c, "job-completed: Job completed\n", 1);
+  aura_test_proc_wait_output (c, " m-1 #", 4);
+  aura_test_proc_wait_output (c, "job-completed: Job completed\n", 1);
 
   j = ctl_start (tb, "--json", "monitor", NULL);
-  ctl_wait_output (j, "\"event\":\"daemon\"", 1);
-  ctl_wait_output (j, "\"event\":\"heartbeat\"", 1);
+  aura_test_proc_wait_output (j, "\"event\":\"daemon\"", 1);
+  aura_test_proc_wait_output (j, "\"event\":\"heartbeat\"", 1);
   start_job (tb->client, "m-2", NULL);
-  ctl_wait_output (j, "\"jobId\":\"m-2\"", 1);
+  aura_test_proc_wait_output (j, "\"jobId\":\"m-2\"", 1);
   aura_test_bus_stop_daemon (tb);
-  ctl_wait_output (c, "daemon: aura-progressd is not on the bus at", 2);
-  ctl_wait_output (j, "\"status\":\"unavailable\"", 1);
+  aura_test_proc_wait_output (c, "daemon: aura-progressd is not on the bus at", 2);
+  aura_test_proc_wait_output (j, "\"status\":\"unavailable\"", 1);
 
   /* It keeps going after the daemon left; Ctrl-C ends it well. */
   g_assert_false (c->exited);
   g_subprocess_send_signal (c->proc, SIGINT);
   g_subprocess_send_signal (j->proc, SIGTERM);
-  g_assert_cmpint (ctl_wait (c), ==, 0);
-  g_assert_cmpint (ctl_wait (j), ==, 0);
+  g_assert_cmpint (aura_test_proc_wait (c), ==, 0);
+  g_assert_cmpint (aura_test_proc_wait (j), ==, 0);
   g_assert_nonnull (strstr (c->out.buf->str, " m-1 #"));
   g_assert_nonnull (strstr (c->out.buf->str, " warning: look out\n"));
 
@@ -1127,16 +928,145 @@ test_monitor (void)
 
 /* ---- cancel ------------------------------------------------------------- */
 
+#define LEGACY_WARNING "Provider LegacyProvider (LLM) does not support cancellation. Operation " \
+                       "may continue until completion."
+
+/* A demo job whose providers are at work in @stage: it stalls there until
+ * it is cancelled. */
+static AuraTestProc *
+demo_start_stalled (AuraTestBus *tb, const char *job_id, const char *stage)
+{
+  g_autofree char *address = g_strdup_printf ("--address=%s", tb->address);
+  g_autofree char *job = g_strdup_printf ("--job-id=%s", job_id);
+  g_autofree char *stall = g_strdup_printf ("--stall-at=%s", stage);
+  g_autofree char *stalled = g_strdup_printf ("%s: stalled in %s", job_id, stage);
+  const char *const argv[] = {
+    aura_test_program ("AURA_DEMO"), address, job, "--speed=50", "--seed=1", stall, NULL,
+  };
+  AuraTestProc *demo = aura_test_proc_start (argv, 0);
+
+  aura_test_proc_wait_output (demo, stalled, 1);
+  return demo;
+}
+
+/* The table of what each provider answered: the TTS engine at work stopped,
+ * the legacy LLM cannot; the demo pipeline stops and exits. */
 static void
-test_cancel_unsupported (void)
+test_cancel_table (void)
 {
   g_autoptr(AuraTestBus) tb = bus_with_daemon ();
-  g_autofree char *err = NULL;
+  g_autoptr(AuraTestProc) demo = demo_start_stalled (tb, "film-1", "tts");
+  g_autofree char *out = NULL, *err = NULL, *again = NULL;
+
+  g_assert_cmpint (ctl_run (tb, &out, &err, "cancel", "film-1", NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_assert_cmpstr (out, ==,
+                   "PROVIDER        TYPE  CANCELLABLE  STATUS        WARNING\n"
+                   "LegacyProvider  LLM   no           NotSupported  " LEGACY_WARNING "\n"
+                   "ElevenLabs      TTS   yes          Cancelled     -\n"
+                   "\n"
+                   "Job film-1: Canceled\n"
+                   "All providers cancelled or reported as not supporting cancellation\n"
+                   "Cleanup of completed stages scheduled: yes\n"
+                   "Correlation id: demo-1\n");
+  /* the demo honoured it: it stopped, said so, and exited */
+  g_assert_cmpint (aura_test_proc_wait (demo), ==, 0);
+  g_assert_nonnull (strstr (demo->out.buf->str, "film-1: cancelled in tts after "));
+  g_assert_nonnull (strstr (demo->out.buf->str, "; stopped: ElevenLabs; rollback markers: "
+                                                "planning, script\n"));
+
+  /* once is enough */
+  g_assert_cmpint (ctl_run (tb, NULL, &again, "cancel", "film-1", NULL), ==, 1);
+  g_assert_cmpstr (again, ==, "aura-progressctl: job 'film-1' is Canceled; only running jobs "
+                              "accept this\n");
+}
+
+static void
+test_cancel_json (void)
+{
+  g_autoptr(AuraTestBus) tb = bus_with_daemon ();
+  g_autoptr(AuraTestProc) demo = demo_start_stalled (tb, "film-2", "render");
+  g_autofree char *out = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *obj, *legacy, *ffmpeg;
+  JsonArray *providers, *warnings;
+
+  g_assert_cmpint (ctl_run (tb, &out, NULL, "cancel", "--json", "film-2", NULL), ==, 0);
+  g_assert_cmpint (aura_test_proc_wait (demo), ==, 0);
+  g_assert_nonnull (strstr (demo->out.buf->str, "; stopped: FFmpeg; rollback markers: planning, "
+                                                "script, tts, visuals, compose\n"));
+
+  /* the web API's cancel response */
+  root = parse_json (out);
+  obj = json_node_get_object (root);
+  g_assert_cmpstr (json_object_get_string_member (obj, "jobId"), ==, "film-2");
+  g_assert_cmpstr (json_object_get_string_member (obj, "currentStatus"), ==, "Canceled");
+  g_assert_cmpstr (json_object_get_string_member (obj, "message"), ==,
+                   "All providers cancelled or reported as not supporting cancellation");
+  g_assert_true (json_object_get_boolean_member (obj, "cleanupScheduled"));
+  g_assert_cmpstr (json_object_get_string_member (obj, "correlationId"), ==, "demo-1");
+  providers = json_object_get_array_member (obj, "providerStatuses");
+  g_assert_cmpuint (json_array_get_length (providers), ==, 2);
+  legacy = json_array_get_object_element (providers, 0);
+  g_assert_cmpstr (json_object_get_string_member (legacy, "providerName"), ==, "LegacyProvider");
+  g_assert_cmpstr (json_object_get_string_member (legacy, "providerType"), ==, "LLM");
+  g_assert_false (json_object_get_boolean_member (legacy, "supportsCancellation"));
+  g_assert_cmpstr (json_object_get_string_member (legacy, "status"), ==, "NotSupported");
+  g_assert_cmpstr (json_object_get_string_member (legacy, "warning"), ==, LEGACY_WARNING);
+  ffmpeg = json_array_get_object_element (providers, 1);
+  g_assert_cmpstr (json_object_get_string_member (ffmpeg, "providerName"), ==, "FFmpeg");
+  g_assert_cmpstr (json_object_get_string_member (ffmpeg, "providerType"), ==, "FFmpeg");
+  g_assert_true (json_object_get_boolean_member (ffmpeg, "supportsCancellation"));
+  g_assert_cmpstr (json_object_get_string_member (ffmpeg, "status"), ==, "Cancelled");
+  /* as in the seed: no warning member when there is none */
+  g_assert_false (json_object_has_member (ffmpeg, "warning"));
+  warnings = json_object_get_array_member (obj, "warnings");
+  g_assert_cmpuint (json_array_get_length (warnings), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (warnings, 0), ==, LEGACY_WARNING);
+}
+
+static void
+test_cancel_errors (void)
+{
+  g_autoptr(AuraTestBus) tb = bus_with_daemon ();
+  g_autofree char *out = NULL, *err = NULL, *json = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *obj;
+
+  g_assert_cmpint (ctl_run (tb, &out, &err, "cancel", "nope", NULL), ==, 1);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_cmpstr (err, ==, "aura-progressctl: no job with id 'nope'\n");
+
+  /* no providers: nobody to ask, the job is cancelled at once */
+  start_job (tb->client, "quiet", NULL);
+  g_assert_cmpint (ctl_run (tb, &json, NULL, "--json", "cancel", "quiet", NULL), ==, 0);
+  root = parse_json (json);
+  obj = json_node_get_object (root);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj, "providerStatuses")),
+                    ==, 0);
+  g_assert_false (json_object_get_boolean_member (obj, "cleanupScheduled"));
+  g_assert_true (json_object_get_null_member (obj, "correlationId"));
+}
+
+/* watch ends with status 4 when the job is cancelled. */
+static void
+test_watch_cancelled (void)
+{
+  g_autoptr(AuraTestBus) tb = bus_with_daemon ();
+  g_autoptr(AuraTestProc) watch = NULL;
+  g_autofree char *out = NULL;
 
   start_job (tb->client, "job-1", NULL);
-  g_assert_cmpint (ctl_run (tb, NULL, &err, "cancel", "job-1", NULL), ==, 1);
-  g_assert_cmpstr (err, ==, "aura-progressctl: this aura-progressd cannot cancel jobs: provider "
-                            "registration and cancellation are not available yet\n");
+  aura_test_call_ok (tb->client, "MarkStageCompleted", "ss", "job-1", "planning");
+  watch = ctl_start (tb, "watch", "job-1", NULL);
+  aura_test_proc_wait_output (watch, " state ", 1);
+  g_assert_cmpint (ctl_run (tb, &out, NULL, "cancel", "job-1", NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "No providers were registered for this job.\n\n"
+                                        "Job job-1: Canceled\n"));
+  g_assert_cmpint (aura_test_proc_wait (watch), ==, 4);
+  g_assert_true (g_str_has_suffix (watch->out.buf->str,
+                                   " job-cancelled: All providers cancelled or reported as not "
+                                   "supporting cancellation\n"));
 }
 
 int
@@ -1164,6 +1094,9 @@ main (int argc, char **argv)
   g_test_add_func ("/ctl/watch/interrupted", test_watch_interrupted);
   g_test_add_func ("/ctl/watch/terminal", test_watch_terminal);
   g_test_add_func ("/ctl/monitor", test_monitor);
-  g_test_add_func ("/ctl/cancel/unsupported", test_cancel_unsupported);
+  g_test_add_func ("/ctl/watch/cancelled", test_watch_cancelled);
+  g_test_add_func ("/ctl/cancel/table", test_cancel_table);
+  g_test_add_func ("/ctl/cancel/json", test_cancel_json);
+  g_test_add_func ("/ctl/cancel/errors", test_cancel_errors);
   return g_test_run ();
 }

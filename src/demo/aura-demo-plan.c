@@ -11,9 +11,24 @@
 typedef struct {
   GPtrArray *steps;
   GRand *rand;
-  AuraStage fail_at;
+  AuraDemoEnd end;
+  AuraStage end_stage;
   guint32 warning_stages;             /* bit per stage that gets a warning */
 } Builder;
+
+static const AuraDemoProviderInfo providers[AURA_DEMO_N_PROVIDERS] = {
+  [AURA_DEMO_PROVIDER_LLM] = { AURA_DEMO_LLM_PROVIDER, AURA_DEMO_LLM_TYPE, FALSE },
+  [AURA_DEMO_PROVIDER_TTS] = { AURA_DEMO_TTS_PROVIDER, AURA_DEMO_TTS_TYPE, TRUE },
+  [AURA_DEMO_PROVIDER_IMAGE] = { AURA_DEMO_IMAGE_PROVIDER, AURA_DEMO_IMAGE_TYPE, TRUE },
+  [AURA_DEMO_PROVIDER_RENDER] = { AURA_DEMO_RENDER_PROVIDER, AURA_DEMO_RENDER_TYPE, TRUE },
+};
+
+const AuraDemoProviderInfo *
+aura_demo_provider_info (AuraDemoProvider provider)
+{
+  g_return_val_if_fail (provider < AURA_DEMO_N_PROVIDERS, NULL);
+  return &providers[provider];
+}
 
 static void
 step_free (gpointer data)
@@ -49,20 +64,45 @@ add (Builder *b, AuraDemoStepKind kind, guint delay_ms, AuraStage stage)
   return step;
 }
 
-/* The job fails in this stage after @done of its @total items. */
 static gboolean
-fails_here (Builder *b, AuraStage stage, guint total, guint *done)
+ends_in (Builder *b, AuraStage stage)
 {
-  if (b->fail_at != stage)
+  return b->end != AURA_DEMO_END_COMPLETE && b->end_stage == stage;
+}
+
+/* The job fails or stalls in this stage after @done of its @total items. */
+static gboolean
+ends_here (Builder *b, AuraStage stage, guint total, guint *done)
+{
+  if (!ends_in (b, stage))
     return FALSE;
   *done = total / 2;
   return TRUE;
 }
 
+/* What goes wrong: @fail_message when the job fails, @stall_message (what
+ * hangs) when it stalls. */
 static void
-add_fail (Builder *b, AuraStage stage, char *message)
+add_end (Builder *b, AuraStage stage, char *fail_message, char *stall_message)
 {
-  add (b, AURA_DEMO_STEP_FAIL, vary (b, 800), stage)->text = message;
+  gboolean fail = b->end == AURA_DEMO_END_FAIL;
+  AuraDemoStep *s = add (b, fail ? AURA_DEMO_STEP_FAIL : AURA_DEMO_STEP_STALL, vary (b, 800),
+                         stage);
+
+  s->text = fail ? fail_message : stall_message;
+  g_free (fail ? stall_message : fail_message);
+}
+
+static void
+engage (Builder *b, AuraStage stage, AuraDemoProvider provider)
+{
+  add (b, AURA_DEMO_STEP_ENGAGE, 0, stage)->provider = provider;
+}
+
+static void
+release (Builder *b, AuraStage stage, AuraDemoProvider provider)
+{
+  add (b, AURA_DEMO_STEP_RELEASE, 0, stage)->provider = provider;
 }
 
 static void
@@ -85,7 +125,7 @@ static gboolean
 plan_llm (Builder *b, AuraStage stage, const char *phase, guint n_chunks, double chunk_ms)
 {
   guint done = n_chunks;
-  gboolean fail = fails_here (b, stage, n_chunks, &done);
+  gboolean end = ends_here (b, stage, n_chunks, &done);
   AuraDemoStep *s;
 
   s = add (b, AURA_DEMO_STEP_LLM, stage == AURA_STAGE_PLANNING ? 200 : 100, stage);
@@ -100,21 +140,28 @@ plan_llm (Builder *b, AuraStage stage, const char *phase, guint n_chunks, double
       maybe_warn (b, stage, g_strdup_printf (AURA_DEMO_LLM_PROVIDER " answered slowly: chunk %u "
                                              "took %.1f s", i, s->delay_ms / 1000.0 * 3.1));
   }
-  if (fail) {
-    add_fail (b, stage, g_strdup (AURA_DEMO_LLM_PROVIDER " returned HTTP 503 (Service "
-                                  "Unavailable) while writing"));
+  if (end) {
+    add_end (b, stage,
+             g_strdup (AURA_DEMO_LLM_PROVIDER " returned HTTP 503 (Service Unavailable) while "
+                       "writing"),
+             g_strdup_printf (AURA_DEMO_LLM_PROVIDER " stopped answering at chunk %u", done + 1));
     return FALSE;
   }
   stage_done (b, stage, 100);
   return TRUE;
 }
 
-/* tts and visuals: one item after the other, each reported before it starts */
+/* tts and visuals: one item after the other, each reported before it
+ * starts, by a provider engaged for the stage */
 static gboolean
 plan_items (Builder *b, AuraStage stage, AuraDemoStepKind kind, guint n, double item_ms)
 {
+  AuraDemoProvider provider = stage == AURA_STAGE_TTS ? AURA_DEMO_PROVIDER_TTS
+                                                      : AURA_DEMO_PROVIDER_IMAGE;
   guint done = n;
-  gboolean fail = fails_here (b, stage, n, &done);
+  gboolean end = ends_here (b, stage, n, &done);
+
+  engage (b, stage, provider);
 
   for (guint i = 0; i < done; i++) {
     AuraDemoStep *s = add (b, kind, i == 0 ? 100 : vary (b, item_ms), stage);
@@ -127,16 +174,23 @@ plan_items (Builder *b, AuraStage stage, AuraDemoStepKind kind, guint n, double 
       maybe_warn (b, stage, g_strdup_printf (AURA_DEMO_IMAGE_PROVIDER ": image %u regenerated "
                                              "after a safety filter hit", i + 1));
   }
-  if (fail) {
+  if (end) {
     if (stage == AURA_STAGE_TTS)
-      add_fail (b, stage, g_strdup_printf (AURA_DEMO_TTS_PROVIDER ": quota exceeded (HTTP 429) "
-                                           "at scene %u", done + 1));
+      add_end (b, stage,
+               g_strdup_printf (AURA_DEMO_TTS_PROVIDER ": quota exceeded (HTTP 429) at scene %u",
+                                done + 1),
+               g_strdup_printf (AURA_DEMO_TTS_PROVIDER " stopped answering at scene %u",
+                                done + 1));
     else
-      add_fail (b, stage, g_strdup_printf (AURA_DEMO_IMAGE_PROVIDER ": out of GPU memory at "
-                                           "image %u", done + 1));
+      add_end (b, stage,
+               g_strdup_printf (AURA_DEMO_IMAGE_PROVIDER ": out of GPU memory at image %u",
+                                done + 1),
+               g_strdup_printf (AURA_DEMO_IMAGE_PROVIDER " stopped answering at image %u",
+                                done + 1));
     return FALSE;
   }
   stage_done (b, stage, item_ms);
+  release (b, stage, provider);
   return TRUE;
 }
 
@@ -145,7 +199,7 @@ static gboolean
 plan_steps (Builder *b, AuraStage stage, const char *const *names, guint n, double step_ms)
 {
   guint done = n;
-  gboolean fail = fails_here (b, stage, n, &done);
+  gboolean end = ends_here (b, stage, n, &done);
 
   for (guint i = 0; i < done; i++) {
     AuraDemoStep *s = add (b, AURA_DEMO_STEP_PROGRESS, i == 0 ? 100 : vary (b, step_ms), stage);
@@ -153,11 +207,17 @@ plan_steps (Builder *b, AuraStage stage, const char *const *names, guint n, doub
     s->text = g_strdup (names[i]);
     s->detail = g_strdup_printf ("Step %u of %u", i + 1, n);
   }
-  if (fail) {
-    add_fail (b, stage, g_strdup_printf ("%s failed: %s", names[done],
-                                         stage == AURA_STAGE_COMPOSE
-                                           ? "audio track of scene 3 is missing"
-                                           : "connection reset by the storage server"));
+  if (end) {
+    add_end (b, stage,
+             g_strdup_printf ("%s failed: %s", names[done],
+                              stage == AURA_STAGE_COMPOSE ? "audio track of scene 3 is missing"
+                                                          : "connection reset by the storage "
+                                                            "server"),
+             g_strdup_printf ("%s hangs: %s", names[done],
+                              stage == AURA_STAGE_COMPOSE ? "waiting for the audio track of "
+                                                            "scene 3"
+                                                          : "the storage server stopped "
+                                                            "answering"));
     return FALSE;
   }
   stage_done (b, stage, step_ms);
@@ -173,13 +233,12 @@ plan_render (Builder *b)
   double video_seconds = g_rand_double_range (b->rand, 45, 90);
   guint64 total = (guint64) (video_seconds * 30);
   double base_fps = g_rand_double_range (b->rand, 110, 220);
-  guint64 frame = 0, stop = total;
-  gboolean fail = b->fail_at == AURA_STAGE_RENDER;
+  gboolean end = ends_in (b, AURA_STAGE_RENDER);
+  guint64 frame = 0, stop = end ? total / 2 : total;
   gboolean warned = FALSE;
   AuraDemoStep *s;
 
-  if (fail)
-    stop = total / 2;
+  engage (b, AURA_STAGE_RENDER, AURA_DEMO_PROVIDER_RENDER);
   s = add (b, AURA_DEMO_STEP_FFMPEG, 100, AURA_STAGE_RENDER);
   s->total_frames = total;
   while (frame < stop) {
@@ -198,18 +257,21 @@ plan_render (Builder *b)
                                    (guint) (frame / 30 % 60)));
     }
   }
-  if (fail) {
-    add_fail (b, AURA_STAGE_RENDER,
-              g_strdup_printf (AURA_DEMO_RENDER_PROVIDER " exited with status 1: conversion "
-                               "failed at frame %" G_GUINT64_FORMAT, frame));
+  if (end) {
+    add_end (b, AURA_STAGE_RENDER,
+             g_strdup_printf (AURA_DEMO_RENDER_PROVIDER " exited with status 1: conversion "
+                              "failed at frame %" G_GUINT64_FORMAT, frame),
+             g_strdup_printf (AURA_DEMO_RENDER_PROVIDER " hangs at frame %" G_GUINT64_FORMAT
+                              " (waiting for its input)", frame));
     return FALSE;
   }
   stage_done (b, AURA_STAGE_RENDER, 300);
+  release (b, AURA_STAGE_RENDER, AURA_DEMO_PROVIDER_RENDER);
   return TRUE;
 }
 
 GPtrArray *
-aura_demo_plan_new (guint64 seed, AuraStage fail_at)
+aura_demo_plan_new (guint64 seed, AuraDemoEnd end, AuraStage end_stage)
 {
   static const char *const compose_steps[] = {
     "Laying out the timeline", "Placing the voice-over", "Adding transitions",
@@ -223,9 +285,11 @@ aura_demo_plan_new (guint64 seed, AuraStage fail_at)
     AURA_STAGE_SCRIPT, AURA_STAGE_TTS, AURA_STAGE_VISUALS, AURA_STAGE_RENDER,
   };
   guint32 seed_words[2] = { (guint32) seed, (guint32) (seed >> 32) };
-  Builder b = { g_ptr_array_new_with_free_func (step_free), NULL, fail_at, 0 };
+  Builder b = { NULL, NULL, end, end_stage, 0 };
   guint n_warnings, first;
 
+  g_return_val_if_fail (end == AURA_DEMO_END_COMPLETE || end_stage < AURA_STAGE_COUNT, NULL);
+  b.steps = g_ptr_array_new_with_free_func (step_free);
   b.rand = g_rand_new_with_seed_array (seed_words, G_N_ELEMENTS (seed_words));
   /* one or two warnings, in different stages */
   n_warnings = (guint) g_rand_int_range (b.rand, 1, 3);
@@ -237,6 +301,8 @@ aura_demo_plan_new (guint64 seed, AuraStage fail_at)
     b.warning_stages |= 1u << warning_candidates[other];
   }
 
+  /* The LLM writes the brief and the script, and at the end the metadata. */
+  engage (&b, AURA_STAGE_PLANNING, AURA_DEMO_PROVIDER_LLM);
   if (plan_llm (&b, AURA_STAGE_PLANNING, "brief", 2, 1300) &&
       plan_llm (&b, AURA_STAGE_SCRIPT, "draft", (guint) g_rand_int_range (b.rand, 4, 9), 1700) &&
       plan_items (&b, AURA_STAGE_TTS, AURA_DEMO_STEP_TTS, (guint) g_rand_int_range (b.rand, 6, 11),
@@ -245,8 +311,10 @@ aura_demo_plan_new (guint64 seed, AuraStage fail_at)
                   (guint) g_rand_int_range (b.rand, 6, 13), 1300) &&
       plan_steps (&b, AURA_STAGE_COMPOSE, compose_steps, G_N_ELEMENTS (compose_steps), 1000) &&
       plan_render (&b) &&
-      plan_steps (&b, AURA_STAGE_FINALIZE, finalize_steps, G_N_ELEMENTS (finalize_steps), 900))
+      plan_steps (&b, AURA_STAGE_FINALIZE, finalize_steps, G_N_ELEMENTS (finalize_steps), 900)) {
+    release (&b, AURA_STAGE_FINALIZE, AURA_DEMO_PROVIDER_LLM);
     add (&b, AURA_DEMO_STEP_COMPLETE, 100, AURA_STAGE_FINALIZE);
+  }
   g_rand_free (b.rand);
   return b.steps;
 }

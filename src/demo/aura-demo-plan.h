@@ -18,6 +18,24 @@ G_BEGIN_DECLS
 #define AURA_DEMO_RENDER_TYPE "FFmpeg"
 
 typedef enum {
+  AURA_DEMO_PROVIDER_LLM,             /* the whole job: brief, script, then metadata */
+  AURA_DEMO_PROVIDER_TTS,             /* the tts stage */
+  AURA_DEMO_PROVIDER_IMAGE,           /* the visuals stage */
+  AURA_DEMO_PROVIDER_RENDER,          /* the render stage */
+  AURA_DEMO_N_PROVIDERS,
+} AuraDemoProvider;
+
+typedef struct {
+  const char *name;
+  const char *type;
+  gboolean supports_cancellation;
+} AuraDemoProviderInfo;
+
+const AuraDemoProviderInfo *aura_demo_provider_info (AuraDemoProvider provider);
+
+typedef enum {
+  AURA_DEMO_STEP_ENGAGE,              /* provider: registers it with the job */
+  AURA_DEMO_STEP_RELEASE,             /* provider: unregisters it, its part done */
   AURA_DEMO_STEP_LLM,                 /* phase, current of total chunks */
   AURA_DEMO_STEP_TTS,                 /* scene current (0-based) of total */
   AURA_DEMO_STEP_VISUAL,              /* image current (0-based) of total */
@@ -26,8 +44,16 @@ typedef enum {
   AURA_DEMO_STEP_WARNING,             /* text */
   AURA_DEMO_STEP_STAGE_DONE,          /* stage */
   AURA_DEMO_STEP_COMPLETE,
-  AURA_DEMO_STEP_FAIL,                /* text */
+  AURA_DEMO_STEP_FAIL,                /* text: why */
+  AURA_DEMO_STEP_STALL,               /* text: what hangs; nothing follows */
 } AuraDemoStepKind;
+
+/* How a demo job ends. */
+typedef enum {
+  AURA_DEMO_END_COMPLETE,
+  AURA_DEMO_END_FAIL,                 /* fails in a stage, after part of it */
+  AURA_DEMO_END_STALL,                /* hangs in a stage, after part of it, until cancelled */
+} AuraDemoEnd;
 
 /**
  * AuraDemoStep:
@@ -39,6 +65,7 @@ typedef struct {
   AuraDemoStepKind kind;
   guint delay_ms;
   AuraStage stage;
+  AuraDemoProvider provider;
   const char *phase;
   guint current;
   guint total;
@@ -54,13 +81,16 @@ typedef struct {
 /**
  * aura_demo_plan_new:
  * @seed: the same seed gives the same job
- * @fail_at: the stage at which the job fails (after doing part of it), or
- *   AURA_STAGE_COUNT for none
+ * @end: how the job ends
+ * @end_stage: for AURA_DEMO_END_FAIL and AURA_DEMO_END_STALL, the stage in
+ *   which it does (after doing part of it)
  *
  * The steps of one job through all seven stages and the four provider
- * mappers, with one or two warnings. Returns a GPtrArray of AuraDemoStep.
+ * mappers, with one or two warnings. Each provider is engaged when its
+ * part begins and released when it is done. Returns a GPtrArray of
+ * AuraDemoStep.
  */
-GPtrArray *aura_demo_plan_new (guint64 seed, AuraStage fail_at);
+GPtrArray *aura_demo_plan_new (guint64 seed, AuraDemoEnd end, AuraStage end_stage);
 /* The sum of the delays, in ms at speed 1. */
 guint64    aura_demo_plan_duration_ms (GPtrArray *plan);
 
