@@ -640,17 +640,19 @@ test_signals_during_call (void)
   g_autoptr(AuraCancelResult) result = NULL;
   g_autoptr(GError) error = NULL;
   const char *const extra[] = { "--delay-ms=300", NULL };
-  struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART }, old_sa;
+  struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+  const struct sigaction ignore = { .sa_handler = SIG_IGN };
   const struct itimerval every_2ms = { { 0, 2000 }, { 0, 2000 } }, off = { { 0, 0 }, { 0, 0 } };
 
   start_job (client, "signalled", NULL);
   slow = provider_spawnv (tb, "signalled", "delayed", "Slow", "TTS", extra);
   g_free (provider_expect (slow, "READY"));
-  g_assert_cmpint (sigaction (SIGALRM, &sa, &old_sa), ==, 0);
+  g_assert_cmpint (sigaction (SIGALRM, &sa, NULL), ==, 0);
   g_assert_cmpint (setitimer (ITIMER_REAL, &every_2ms, NULL), ==, 0);
   result = aura_client_cancel_job (client, "signalled", &error);
   g_assert_cmpint (setitimer (ITIMER_REAL, &off, NULL), ==, 0);
-  g_assert_cmpint (sigaction (SIGALRM, &old_sa, NULL), ==, 0);
+  /* a tick still on its way (valgrind delivers late) is dropped, not fatal */
+  g_assert_cmpint (sigaction (SIGALRM, &ignore, NULL), ==, 0);
   g_assert_no_error (error);
   assert_status (result, "Slow", "TTS", TRUE, "Cancelled", NULL);
 }
