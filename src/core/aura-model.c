@@ -695,7 +695,7 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
                           const char *correlation_id, GError **error)
 {
   AuraJob *job = aura_model_get_running_job (self, job_id, error);
-  g_autofree char *detail = NULL, *message = NULL;
+  g_autofree char *detail = NULL, *message = NULL, *media = NULL;
   guint64 media_ms;
 
   if (job == NULL || !check_index ("frame", frame, "total_frames", total_frames, error) ||
@@ -718,11 +718,12 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
   }
 
   media_ms = (guint64) llround (time_seconds * 1000);
-  detail = g_strdup_printf (_("Frame %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                              ", %.1f fps, %02" G_GUINT64_FORMAT ":%02" G_GUINT64_FORMAT
-                              ":%02" G_GUINT64_FORMAT ".%03" G_GUINT64_FORMAT),
-                            frame, total_frames, fps, media_ms / 3600000, media_ms / 60000 % 60,
-                            media_ms / 1000 % 60, media_ms % 1000);
+  media = g_strdup_printf ("%02u:%02u:%02u.%03u", (unsigned) (media_ms / 3600000),
+                           (unsigned) (media_ms / 60000 % 60), (unsigned) (media_ms / 1000 % 60),
+                           (unsigned) (media_ms % 1000));
+  /* the media time is the position reached in the rendered video */
+  detail = g_strdup_printf (_("Frame %llu of %llu, %.1f fps, %s"), (unsigned long long) frame,
+                            (unsigned long long) total_frames, fps, media);
   message = g_strdup (aura_stage_describe (AURA_STAGE_RENDER));
   aura_job_set_stage_progress (job, AURA_STAGE_RENDER, (double) frame / (double) total_frames);
   aura_job_set_message (job, message);

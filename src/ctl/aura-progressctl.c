@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib/gi18n-lib.h>
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include "aura-bus.h"
 #include "aura-ctl-format.h"
 #include "aura-ctl.h"
+#include "aura-i18n.h"
 #include "aura-json.h"
 #include "aura-id.h"
 
@@ -495,9 +495,7 @@ main (int argc, char **argv)
   AuraCtl ctl = { 0 };
   int code;
 
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  aura_i18n_init ();
   g_set_prgname ("aura-progressctl");
   ctl.tty = isatty (STDOUT_FILENO);
   ctl.utf8 = g_get_charset (NULL);

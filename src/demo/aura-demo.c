@@ -10,12 +10,12 @@
 
 #include <glib-unix.h>
 #include <glib/gi18n-lib.h>
-#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "aura-demo-plan.h"
+#include "aura-i18n.h"
 #include "aura-provider.h"
 
 #define MAX_JOBS 64
@@ -687,9 +687,7 @@ main (int argc, char **argv)
   Demo demo = { .speed = 1.0, .end = AURA_DEMO_END_COMPLETE, .end_stage = AURA_STAGE_COUNT };
   int code;
 
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  aura_i18n_init ();
   demo.jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
 
   code = run (&demo, argc, argv);
