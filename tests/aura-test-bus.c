@@ -386,8 +386,8 @@ aura_test_bus_stop_daemon (AuraTestBus *tb)
   g_clear_object (&tb->daemon);
 }
 
-static void
-remove_tree (const char *path)
+void
+aura_test_remove_tree (const char *path)
 {
   GDir *dir = g_dir_open (path, 0, NULL);
   const char *name;
@@ -395,7 +395,7 @@ remove_tree (const char *path)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
     g_autofree char *child = g_build_filename (path, name, NULL);
     if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree (child);
+      aura_test_remove_tree (child);
     else
       g_unlink (child);
   }
@@ -420,7 +420,7 @@ aura_test_bus_free (AuraTestBus *tb)
     wait_process (tb->bus_process);
     g_object_unref (tb->bus_process);
   }
-  remove_tree (tb->tmpdir);
+  aura_test_remove_tree (tb->tmpdir);
   g_free (tb->tmpdir);
   g_free (tb->address);
   g_free (tb->daemon_user);

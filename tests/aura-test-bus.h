@@ -64,6 +64,8 @@ GSubprocess *aura_test_spawn_tool (const char *const *argv, GSubprocessFlags fla
 gboolean     aura_test_is_slow (void);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
+/* Deletes a directory and everything in it. */
+void         aura_test_remove_tree (const char *path);
 /* Writes @contents to a new file in tmpdir and returns its path. */
 char        *aura_test_bus_write_file (AuraTestBus *tb, const char *name, const char *contents);
 

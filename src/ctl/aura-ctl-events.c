@@ -61,8 +61,8 @@ print_history (Follow *f)
       g_variant_unref (payload);
       if (id <= before)               /* a daemon that does not move on */
         return aura_ctl_fail (AURA_CTL_EXIT_ERROR,
-                              _("aura-progressd sent events out of order (#%" G_GUINT64_FORMAT
-                                " after #%" G_GUINT64_FORMAT ")"), id, before);
+                              _("aura-progressd sent events out of order (#%llu after #%llu)"),
+                              (unsigned long long) id, (unsigned long long) before);
     }
   }
 }

@@ -481,7 +481,7 @@ demo_start_job (Demo *demo, GError **error)
   }
   g_ptr_array_add (demo->jobs, job);
   about = format_duration (aura_demo_plan_duration_ms (job->plan) / 1000.0 / demo->speed);
-  say (_("%s: started (seed %" G_GUINT64_FORMAT ", about %s)"), job->id, job->seed, about);
+  say (_("%s: started (seed %llu, about %s)"), job->id, (unsigned long long) job->seed, about);
   job_schedule_next (job);
   return TRUE;
 }
