@@ -73,9 +73,8 @@ die_with_parent (gpointer user_data)
 }
 
 static GSubprocess *
-spawn_argv (const char *const *argv, GSubprocessFlags flags)
+spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
   g_autoptr(GError) error = NULL;
   GSubprocess *proc;
 
@@ -85,14 +84,25 @@ spawn_argv (const char *const *argv, GSubprocessFlags flags)
   return proc;
 }
 
+static GSubprocess *
+spawn_argv (const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  return spawn_with_launcher (launcher, argv);
+}
+
 GSubprocess *
 aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
 {
   return aura_test_spawn_as (NULL, argv, flags);
 }
 
-GSubprocess *
-aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags flags)
+/* The wrapper (valgrind) in front of the program; setpriv in front of both
+ * when another user runs it (the wrapper must see the program, not
+ * setpriv). */
+static GSubprocess *
+spawn_wrapped (GSubprocessLauncher *launcher, const char *user, const char *const *argv)
 {
   g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) wrapper = NULL;
@@ -101,7 +111,6 @@ aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags 
 
   if (wrap != NULL && wrap[0] != '\0' && !g_shell_parse_argv (wrap, NULL, &wrapper, &error))
     g_error ("AURA_TEST_WRAPPER: %s", error->message);
-  /* setpriv first: the wrapper (valgrind) must see the program, not setpriv */
   if (user != NULL) {
     g_ptr_array_add (full, g_strdup ("setpriv"));
     g_ptr_array_add (full, g_strdup_printf ("--reuid=%s", user));
@@ -114,7 +123,21 @@ aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags 
   for (guint i = 0; argv[i] != NULL; i++)
     g_ptr_array_add (full, g_strdup (argv[i]));
   g_ptr_array_add (full, NULL);
-  return spawn_argv ((const char *const *) full->pdata, flags);
+  return spawn_with_launcher (launcher, (const char *const *) full->pdata);
+}
+
+GSubprocess *
+aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  return spawn_wrapped (launcher, user, argv);
+}
+
+GSubprocess *
+aura_test_spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return spawn_wrapped (launcher, NULL, argv);
 }
 
 GSubprocess *
@@ -332,6 +355,16 @@ aura_test_bus_start_daemon (AuraTestBus *tb, ...)
   aura_test_bus_start_daemon_argv (tb, (const char *const *) extra->pdata);
 }
 
+void
+aura_test_bus_start_daemon_with_config (AuraTestBus *tb, const char *config)
+{
+  g_autofree char *path = aura_test_bus_write_file (tb, "aura-progressd.conf", config);
+  g_autofree char *arg = g_strdup_printf ("--config=%s", path);
+
+  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  aura_test_bus_start_daemon (tb, arg, NULL);
+}
+
 static void
 wait_process (GSubprocess *proc)
 {
@@ -353,8 +386,8 @@ aura_test_bus_stop_daemon (AuraTestBus *tb)
   g_clear_object (&tb->daemon);
 }
 
-static void
-remove_tree (const char *path)
+void
+aura_test_remove_tree (const char *path)
 {
   GDir *dir = g_dir_open (path, 0, NULL);
   const char *name;
@@ -362,7 +395,7 @@ remove_tree (const char *path)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
     g_autofree char *child = g_build_filename (path, name, NULL);
     if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree (child);
+      aura_test_remove_tree (child);
     else
       g_unlink (child);
   }
@@ -387,7 +420,7 @@ aura_test_bus_free (AuraTestBus *tb)
     wait_process (tb->bus_process);
     g_object_unref (tb->bus_process);
   }
-  remove_tree (tb->tmpdir);
+  aura_test_remove_tree (tb->tmpdir);
   g_free (tb->tmpdir);
   g_free (tb->address);
   g_free (tb->daemon_user);
@@ -489,17 +522,10 @@ on_signal (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
   AuraTestRecorder *rec = userdata;
   AuraTestSignal *s = g_new0 (AuraTestSignal, 1);
-  GVariantBuilder b;
-  GVariant *v;
 
-  g_variant_builder_init (&b, G_VARIANT_TYPE_TUPLE);
-  while (aura_bus_message_read_variant (m, &v) > 0) {
-    g_variant_builder_add_value (&b, v);
-    g_variant_unref (v);
-  }
+  g_assert_cmpint (aura_bus_message_read_body (m, &s->body), ==, 0);
   s->member = g_strdup (sd_bus_message_get_member (m));
   s->path = g_strdup (sd_bus_message_get_path (m));
-  s->body = g_variant_ref_sink (g_variant_builder_end (&b));
   g_ptr_array_add (rec->signals, s);
   return 0;
 }

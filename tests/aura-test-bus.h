@@ -37,6 +37,9 @@ void         aura_test_bus_free (AuraTestBus *tb);
  * extra arguments (NULL-terminated), and waits until it owns its name. */
 void         aura_test_bus_start_daemon (AuraTestBus *tb, ...) G_GNUC_NULL_TERMINATED;
 void         aura_test_bus_start_daemon_argv (AuraTestBus *tb, const char *const *extra);
+/* The same with --config= a file of @config (readable by every user, for a
+ * daemon_user). */
+void         aura_test_bus_start_daemon_with_config (AuraTestBus *tb, const char *config);
 /* SIGTERM, then waits for a clean exit (status 0). */
 void         aura_test_bus_stop_daemon (AuraTestBus *tb);
 /* Waits until @name has (or has not) an owner on the bus. */
@@ -46,6 +49,10 @@ void         aura_test_bus_wait_name (AuraTestBus *tb, const char *name, gboolea
 sd_bus      *aura_test_bus_connect (AuraTestBus *tb);
 /* Spawns a program (with the wrapper) with the given argv. */
 GSubprocess *aura_test_spawn (const char *const *argv, GSubprocessFlags flags);
+/* The same with a launcher the caller has set up (file descriptors such as a
+ * pseudo-terminal, environment). */
+GSubprocess *aura_test_spawn_with_launcher (GSubprocessLauncher *launcher,
+                                            const char *const *argv);
 /* The same as another user (by name or uid; setpriv, so root only), with
  * that user's primary group and no supplementary groups. */
 GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
@@ -57,6 +64,8 @@ GSubprocess *aura_test_spawn_tool (const char *const *argv, GSubprocessFlags fla
 gboolean     aura_test_is_slow (void);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
+/* Deletes a directory and everything in it. */
+void         aura_test_remove_tree (const char *path);
 /* Writes @contents to a new file in tmpdir and returns its path. */
 char        *aura_test_bus_write_file (AuraTestBus *tb, const char *name, const char *contents);
 

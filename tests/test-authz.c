@@ -89,12 +89,9 @@ static AuraTestBus *
 start_system_like (void)
 {
   AuraTestBus *tb = aura_test_bus_new_system_like ();
-  g_autofree char *conf = aura_test_bus_write_file (tb, "d.conf", "[Access]\nOperators=aura-bridge\n");
-  g_autofree char *arg = g_strdup_printf ("--config=%s", conf);
 
-  g_assert_cmpint (g_chmod (conf, 0644), ==, 0);
   tb->daemon_user = g_strdup ("aura-progress");
-  aura_test_bus_start_daemon (tb, arg, NULL);
+  aura_test_bus_start_daemon_with_config (tb, "[Access]\nOperators=aura-bridge\n");
   return tb;
 }
 

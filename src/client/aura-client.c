@@ -13,9 +13,6 @@
  * without bound. */
 #define MAX_PENDING_REPORTS 1024
 
-/* CancelJob may take the daemon's whole cancel timeout (at most 600 s). */
-#define CANCEL_CALL_TIMEOUT_US (660 * G_USEC_PER_SEC)
-
 typedef struct {
   GList link;                         /* in AuraClient.pending; data = this */
   AuraClient *client;
@@ -251,7 +248,7 @@ call_message (AuraClient *self, sd_bus_message *m, uint64_t timeout_us, GError *
   sd_bus_message *reply = NULL;
   int r;
 
-  r = sd_bus_call (self->bus, m, timeout_us, &bus_error, &reply);
+  r = aura_bus_call (self->bus, m, timeout_us, &bus_error, &reply);
   if (r < 0) {
     aura_bus_set_gerror (error, &bus_error, r);
     sd_bus_error_free (&bus_error);
@@ -460,7 +457,7 @@ send_report (AuraClient *self, sd_bus_message *m, const char *method, const char
   if (self->pending.length >= MAX_PENDING_REPORTS && !catch_up (self)) {
     /* inside a callback: this one report waits for its answer instead */
     sd_bus_error bus_error = SD_BUS_ERROR_NULL;
-    r = sd_bus_call (self->bus, m, 0, &bus_error, NULL);
+    r = aura_bus_call (self->bus, m, 0, &bus_error, NULL);
     if (r < 0 && sd_bus_error_is_set (&bus_error))
       report_failed (self, method, job_id, &bus_error, r);
     sd_bus_error_free (&bus_error);
@@ -845,7 +842,7 @@ aura_client_cancel_job (AuraClient *self, const char *job_id, GError **error)
 
   g_return_val_if_fail (self != NULL, NULL);
   CHECK_ARG (job_id != NULL, NULL);
-  reply = aura_client_call (self, CANCEL_CALL_TIMEOUT_US, error, "CancelJob", "s", job_id);
+  reply = aura_client_call (self, AURA_CANCEL_CALL_TIMEOUT_US, error, "CancelJob", "s", job_id);
   if (reply == NULL)
     return NULL;
   return parse_cancel_reply (reply, job_id, error);
@@ -961,7 +958,7 @@ aura_client_cancel_job_async (AuraClient *self, const char *job_id, GCancellable
     r = sd_bus_message_append (m, "s", job_id);
   if (r >= 0)
     r = sd_bus_call_async (self->bus, &c->slot, m, on_cancel_job_reply, task,
-                           CANCEL_CALL_TIMEOUT_US);
+                           AURA_CANCEL_CALL_TIMEOUT_US);
   if (r < 0) {
     g_task_return_new_error (task, AURA_ERROR, AURA_ERROR_FAILED, "cannot call CancelJob: %s",
                              g_strerror (-r));

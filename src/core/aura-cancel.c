@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "aura-cancel.h"
 #include "aura-error.h"
 
@@ -65,14 +67,14 @@ char *
 aura_cancel_warning_not_supported (const AuraCancelProvider *p)
 {
   /* DESIGN.md fixes this text. */
-  return g_strdup_printf ("Provider %s (%s) does not support cancellation. "
-                          "Operation may continue until completion.", p->name, p->type);
+  return g_strdup_printf (_("Provider %s (%s) does not support cancellation. "
+                            "Operation may continue until completion."), p->name, p->type);
 }
 
 char *
 aura_cancel_warning_vanished (const AuraCancelProvider *p)
 {
-  return g_strdup_printf ("Provider %s (%s) disconnected while the job was running.",
+  return g_strdup_printf (_("Provider %s (%s) disconnected while the job was running."),
                           p->name, p->type);
 }
 
@@ -82,7 +84,7 @@ warning_failed (const AuraCancelProvider *p, const char *reason)
   g_autofree char *cut = NULL;
 
   if (reason == NULL || reason[0] == '\0')
-    reason = "no reason given";
+    reason = _("no reason given");
   if (strlen (reason) > MAX_REASON_LENGTH) {
     /* cut at a character boundary */
     const char *end = NULL;
@@ -91,7 +93,7 @@ warning_failed (const AuraCancelProvider *p, const char *reason)
     cut = g_strdup_printf ("%.*s…", (int) (end - reason), reason);
     reason = cut;
   }
-  return g_strdup_printf ("Provider %s (%s) failed to cancel: %s", p->name, p->type, reason);
+  return g_strdup_printf (_("Provider %s (%s) failed to cancel: %s"), p->name, p->type, reason);
 }
 
 static char *
@@ -100,22 +102,22 @@ warning_timeout (const AuraCancelProvider *p, gint64 timeout_us)
   char seconds[G_ASCII_DTOSTR_BUF_SIZE];
 
   g_ascii_formatd (seconds, sizeof seconds, "%g", timeout_us / (double) G_USEC_PER_SEC);
-  return g_strdup_printf ("Provider %s (%s) did not answer the cancellation request within %s "
-                          "seconds.", p->name, p->type, seconds);
+  return g_strdup_printf (_("Provider %s (%s) did not answer the cancellation request within %s "
+                            "seconds."), p->name, p->type, seconds);
 }
 
 static char *
 warning_gone_before (const AuraCancelProvider *p)
 {
-  return g_strdup_printf ("Provider %s (%s) disconnected before it could be cancelled.",
+  return g_strdup_printf (_("Provider %s (%s) disconnected before it could be cancelled."),
                           p->name, p->type);
 }
 
 static char *
 warning_gone_during (const AuraCancelProvider *p)
 {
-  return g_strdup_printf ("Provider %s (%s) disconnected before answering the cancellation "
-                          "request.", p->name, p->type);
+  return g_strdup_printf (_("Provider %s (%s) disconnected before answering the cancellation "
+                            "request."), p->name, p->type);
 }
 
 struct _AuraCancelRegistry {
@@ -497,8 +499,8 @@ aura_cancel_op_expire (AuraCancelOp *self)
 static char *
 warning_abandoned (const AuraCancelProvider *p)
 {
-  return g_strdup_printf ("Provider %s (%s) had not answered the cancellation request when the "
-                          "job ended.", p->name, p->type);
+  return g_strdup_printf (_("Provider %s (%s) had not answered the cancellation request when "
+                            "the job ended."), p->name, p->type);
 }
 
 guint
@@ -517,7 +519,7 @@ aura_cancel_op_abandon (AuraCancelOp *self)
 char *
 aura_cancel_op_message (AuraCancelOp *self, gsize max_len)
 {
-  const char *lead = "Not every provider could be cancelled: ";
+  const char *lead = _("Not every provider could be cancelled: ");
   g_autoptr(GString) s = NULL;
   guint n_bad = 0, n_listed = 0;
 
@@ -527,7 +529,9 @@ aura_cancel_op_message (AuraCancelOp *self, gsize max_len)
       n_bad++;
   }
   if (n_bad == 0)
-    return g_strdup (AURA_CANCEL_MESSAGE_ALL_OK);
+    /* AURA_CANCEL_MESSAGE_ALL_OK, spelled out for xgettext; the tests
+     * check that the two agree */
+    return g_strdup (_("All providers cancelled or reported as not supporting cancellation"));
 
   /* Name as many as fit, and count the rest: the message ends the job, and
    * a job's message has a length limit. Room is kept for the tail. */
@@ -538,9 +542,9 @@ aura_cancel_op_message (AuraCancelOp *self, gsize max_len)
     gsize need;
 
     switch (e->status) {
-    case AURA_CANCEL_FAILED: what = "failed"; break;
-    case AURA_CANCEL_ERROR: what = "did not answer"; break;
-    case AURA_CANCEL_PENDING: what = "has not answered yet"; break;
+    case AURA_CANCEL_FAILED: what = _("failed"); break;
+    case AURA_CANCEL_ERROR: what = _("did not answer"); break;
+    case AURA_CANCEL_PENDING: what = _("has not answered yet"); break;
     default: continue;
     }
     need = strlen (e->provider->name) + strlen (e->provider->type) + strlen (what) + 10;
@@ -551,7 +555,7 @@ aura_cancel_op_message (AuraCancelOp *self, gsize max_len)
     n_listed++;
   }
   if (n_listed < n_bad)
-    g_string_append_printf (s, "%s%u more", n_listed > 0 ? "; and " : "", n_bad - n_listed);
+    g_string_append_printf (s, n_listed > 0 ? _("; and %u more") : _("%u more"), n_bad - n_listed);
   return g_string_free (g_steal_pointer (&s), FALSE);
 }
 

@@ -188,15 +188,18 @@ aura_job_get_substage_detail (AuraJob *job)
 {
   if (job->render_detail) {
     guint64 media_ms = (guint64) llround (job->media_time * 1000);
+    g_autofree char *media =
+      g_strdup_printf ("%02u:%02u:%02u.%03u", (unsigned) (media_ms / 3600000),
+                       (unsigned) (media_ms / 60000 % 60), (unsigned) (media_ms / 1000 % 60),
+                       (unsigned) (media_ms % 1000));
 
     job->render_detail = FALSE;
     g_free (job->substage_detail);
-    job->substage_detail =
-      g_strdup_printf (_("Frame %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                         ", %.1f fps, %02" G_GUINT64_FORMAT ":%02" G_GUINT64_FORMAT
-                         ":%02" G_GUINT64_FORMAT ".%03" G_GUINT64_FORMAT),
-                       job->frame, job->total_frames, job->fps, media_ms / 3600000,
-                       media_ms / 60000 % 60, media_ms / 1000 % 60, media_ms % 1000);
+    /* the media time is the position reached in the rendered video */
+    job->substage_detail = g_strdup_printf (_("Frame %llu of %llu, %.1f fps, %s"),
+                                            (unsigned long long) job->frame,
+                                            (unsigned long long) job->total_frames, job->fps,
+                                            media);
   }
   return job->substage_detail;
 }

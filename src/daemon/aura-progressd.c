@@ -9,6 +9,7 @@
 
 #include "aura-bus.h"
 #include "aura-daemon.h"
+#include "aura-i18n.h"
 
 static gboolean
 on_quit_signal (gpointer user_data)
@@ -63,9 +64,7 @@ main (int argc, char **argv)
   guint sigterm_id, sigint_id;
   int code;
 
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  aura_i18n_init ();
 
   context = g_option_context_new ("- the aura-progress daemon");
   g_option_context_set_summary (context,

@@ -269,3 +269,23 @@ aura_bus_message_read_vardict (sd_bus_message *m, guint max_values,
   r = sd_bus_message_exit_container (m);
   return r < 0 ? r : 1;
 }
+
+int
+aura_bus_message_read_body (sd_bus_message *m, GVariant **out)
+{
+  GVariantBuilder b;
+  GVariant *v;
+  int r;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_TUPLE);
+  while ((r = aura_bus_message_read_variant (m, &v)) > 0) {
+    g_variant_builder_add_value (&b, v);
+    g_variant_unref (v);
+  }
+  if (r < 0) {
+    g_variant_builder_clear (&b);
+    return r;
+  }
+  *out = g_variant_ref_sink (g_variant_builder_end (&b));
+  return 0;
+}

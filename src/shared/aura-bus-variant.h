@@ -34,4 +34,10 @@ typedef GVariant **(*AuraBusVardictSlotFunc) (const char *key, gpointer user_dat
 int aura_bus_message_read_vardict (sd_bus_message *m, guint max_values,
                                    AuraBusVardictSlotFunc slot, gpointer user_data);
 
+/* Reads the rest of @m (from the current position to the end of the body)
+ * as one tuple, e.g. a reply "sb" as "(sb)"; callers check its type with
+ * g_variant_is_of_type(). Returns 0 and sets *out (not floating), or a
+ * negative errno. */
+int aura_bus_message_read_body (sd_bus_message *m, GVariant **out);
+
 G_END_DECLS

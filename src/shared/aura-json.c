@@ -63,6 +63,62 @@ aura_json_from_event_payload (const char *event_type, GVariant *payload)
   return node;
 }
 
+static void
+add_string (JsonBuilder *b, const char *member, const char *value)
+{
+  json_builder_set_member_name (b, member);
+  json_builder_add_string_value (b, value);
+}
+
+JsonNode *
+aura_json_from_cancel_reply (const char *job_id, GVariant *reply)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(GVariantIter) providers = NULL, warnings = NULL;
+  const char *status, *message, *correlation_id, *name, *type, *pstatus, *warning;
+  gboolean cleanup, supports;
+
+  g_return_val_if_fail (g_variant_is_of_type (reply, G_VARIANT_TYPE (AURA_CANCEL_REPLY_TYPE)),
+                        NULL);
+  g_variant_get (reply, "(&s&sba(ssbss)as&s)", &status, &message, &cleanup, &providers,
+                 &warnings, &correlation_id);
+
+  json_builder_begin_object (b);
+  add_string (b, "jobId", job_id);
+  add_string (b, "message", message);
+  add_string (b, "currentStatus", status);
+  json_builder_set_member_name (b, "cleanupScheduled");
+  json_builder_add_boolean_value (b, cleanup);
+  json_builder_set_member_name (b, "providerStatuses");
+  json_builder_begin_array (b);
+  while (g_variant_iter_next (providers, "(&s&sb&s&s)", &name, &type, &supports, &pstatus,
+                              &warning)) {
+    json_builder_begin_object (b);
+    add_string (b, "providerName", name);
+    add_string (b, "providerType", type);
+    json_builder_set_member_name (b, "supportsCancellation");
+    json_builder_add_boolean_value (b, supports);
+    add_string (b, "status", pstatus);
+    /* as in the seed: no warning member when there is none */
+    if (warning[0] != '\0')
+      add_string (b, "warning", warning);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "warnings");
+  json_builder_begin_array (b);
+  while (g_variant_iter_next (warnings, "&s", &warning))
+    json_builder_add_string_value (b, warning);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "correlationId");
+  if (correlation_id[0] != '\0')
+    json_builder_add_string_value (b, correlation_id);
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
 static GVariant *
 value_to_variant (JsonNode *node, const char *key, GError **error)
 {
