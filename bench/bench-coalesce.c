@@ -175,8 +175,10 @@ typedef struct {
   Flood *flood;
   guint conn;
   char *id;
+  guint64 frame;                      /* the last frame reported */
   guint64 sent;
   guint64 answered;
+  gboolean final_sent;                /* the last frame (total) has been reported */
   double last_answer;                 /* when the answer to the last frame came */
 } FloodJob;
 
@@ -193,9 +195,12 @@ struct _Flood {
   guint n_jobs;
   guint64 total;                      /* frames per job */
   double rate;                        /* per job, per second */
+  double seconds;                     /* then the last frame, whatever the rate reached */
   guint window;
   double t0;
   guint next;                         /* round-robin start */
+  guint n_final_sent;
+  guint64 sent;
   guint64 answered;
   guint64 errors;
   char *first_error;
@@ -209,7 +214,8 @@ on_flood_reply (sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 
   flood->conns[job->conn].in_flight--;
   flood->answered++;
-  if (++job->answered == flood->total)
+  /* answers come in order on a connection */
+  if (++job->answered == job->sent && job->final_sent)
     job->last_answer = bench_now ();
   if (sd_bus_message_is_method_error (reply, NULL)) {
     flood->errors++;
@@ -221,10 +227,9 @@ on_flood_reply (sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 }
 
 static void
-flood_send (Flood *flood, FloodJob *job)
+flood_send (Flood *flood, FloodJob *job, guint64 frame)
 {
   FloodConn *conn = &flood->conns[job->conn];
-  guint64 frame = job->sent + 1;
   int r;
 
   r = sd_bus_call_method_async (conn->bus, NULL, flood->destination, AURA_OBJECT_PATH,
@@ -232,25 +237,37 @@ flood_send (Flood *flood, FloodJob *job)
                                 "sttdds", job->id, frame, flood->total, 25.0, frame / 25.0, "");
   if (r < 0)
     bench_fail ("cannot send a report: %s", g_strerror (-r));
+  job->frame = frame;
   job->sent++;
+  flood->sent++;
   conn->in_flight++;
+  if (frame == flood->total) {
+    job->final_sent = TRUE;
+    flood->n_final_sent++;
+  }
 }
 
-/* Sends what the clock says is due, then tells whether every answer is in. */
+/* Sends what the clock says is due, then tells whether every answer is in.
+ * A job whose frames the service did not take in time jumps to its last
+ * frame when the flood's time is over (a render's reports are samples):
+ * each run lasts the same, however slow the service. */
 static gboolean
 flood_pump (gpointer data)
 {
   Flood *flood = data;
-  guint64 due = (guint64) ((bench_now () - flood->t0) * flood->rate) + 1;
+  double elapsed = bench_now () - flood->t0;
+  guint64 due = MIN ((guint64) (elapsed * flood->rate) + 1, flood->total);
 
-  due = MIN (due, flood->total);
   for (guint k = 0; k < flood->n_jobs; k++) {
     FloodJob *job = &flood->jobs[(flood->next + k) % flood->n_jobs];
-    while (job->sent < due && flood->conns[job->conn].in_flight < flood->window)
-      flood_send (flood, job);
+    FloodConn *conn = &flood->conns[job->conn];
+    while (job->frame < due && conn->in_flight < flood->window)
+      flood_send (flood, job, job->frame + 1);
+    if (elapsed >= flood->seconds && !job->final_sent && conn->in_flight < flood->window)
+      flood_send (flood, job, flood->total);
   }
   flood->next = (flood->next + 1) % flood->n_jobs;
-  return flood->answered == flood->total * flood->n_jobs;
+  return flood->n_final_sent == flood->n_jobs && flood->answered == flood->sent;
 }
 
 static void
@@ -325,6 +342,7 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
   flood.jobs = jobs;
   flood.n_jobs = n_jobs;
   flood.rate = rate;
+  flood.seconds = seconds;
   flood.total = MAX ((guint64) (rate * seconds), 2);
   flood.window = window;
 
@@ -350,7 +368,7 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
   if (bus_pid != 0)
     bus0 = bench_proc_cpu_seconds (bus_pid);
   flood.t0 = bench_now ();
-  if (!bench_run_until_tick (buses, n_conns, flood_pump, &flood, seconds * 20 + 60, 1))
+  if (!bench_run_until_tick (buses, n_conns, flood_pump, &flood, seconds + 120, 1))
     bench_fail ("%s: the flood did not end in time (%" G_GUINT64_FORMAT " answers)", destination,
                 flood.answered);
   t1 = bench_now ();
@@ -360,7 +378,7 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
   if (flood.errors > 0)
     bench_fail ("%s refused %" G_GUINT64_FORMAT " reports, first: %s", destination, flood.errors,
                 flood.first_error);
-  res.reports_per_job_s = flood.total / (t1 - flood.t0);
+  res.reports_per_job_s = (double) flood.answered / n_jobs / (t1 - flood.t0);
   res.cpu_share = 100.0 * (cpu1 - cpu0) / (t1 - flood.t0);
   res.bus_cpu_share = bus_pid != 0 ? 100.0 * (bus1 - bus0) / (t1 - flood.t0) : NAN;
 
@@ -453,7 +471,17 @@ summarize (GArray *results[3], int n_jobs, double rate)
 
   fig_rate = g_strdup_printf ("coalesce: reports accepted per job/s (%d jobs at %.0f/s)", n_jobs,
                               rate);
-  ratio = bench_median (rep_ours) / bench_median (rep_null);
+  /* the median of each round's ratio: a round's runs were next to each
+   * other, so its ratio is the least disturbed by the machine's load */
+  {
+    g_autoptr(GArray) ratios = g_array_new (FALSE, FALSE, sizeof (double));
+    for (guint i = 0; i < results[KIND_OURS]->len && i < results[KIND_NULL]->len; i++) {
+      double r = g_array_index (results[KIND_OURS], Result, i).reports_per_job_s /
+                 g_array_index (results[KIND_NULL], Result, i).reports_per_job_s;
+      g_array_append_val (ratios, r);
+    }
+    ratio = bench_median (ratios);
+  }
   bench_row (fig_rate, bench_fmt (bench_median (rep_ours), "/s"),
              bench_fmt (bench_median (rep_null), "/s"), ratio, ">= 0.9 x null", ratio >= 0.9);
 
@@ -475,10 +503,12 @@ summarize (GArray *results[3], int n_jobs, double rate)
   target = g_strdup_printf ("%d/%d", n_jobs, n_jobs);
   bench_row ("coalesce: jobs whose final frame arrived (worst run; baseline: uncoalesced)",
              final_ours, final_unco, NAN, target, final_min[KIND_OURS] == (guint) n_jobs);
+  /* held back by at most one interval (100 ms), then flushed by the
+   * daemon's timer; 20 ms for a loaded machine */
   bench_row ("coalesce: final frame after its report was answered (max)",
              bench_fmt (bench_max (delay_ours) * 1000, "ms"),
-             bench_fmt (bench_max (delay_unco) * 1000, "ms"),
-             bench_max (delay_ours) / bench_max (delay_unco), NULL, -1);
+             bench_fmt (bench_max (delay_unco) * 1000, "ms"), NAN, "<= 120 ms",
+             bench_max (delay_ours) <= 0.120);
 }
 
 int

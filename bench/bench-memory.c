@@ -200,9 +200,11 @@ main (int argc, char **argv)
     return 2;
   }
   if (quick) {
+    /* more than MaxJobs (1024) before the steady state: the job table
+     * has been full once */
     n_active = 500;
-    n_warm = 500;
-    n_churn = 2000;
+    n_warm = 1500;
+    n_churn = 1500;
   }
   if (n_active < 1 || n_active > 1000000 || n_warm < 1 || n_churn < 1) {
     fprintf (stderr, "bench-memory: --active 1-1000000, --warm and --churn at least 1\n");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages aura-progress needs to build, test and run.
-# Usage: tools/deps.sh [build|test|demo]   (default: build)
+# Usage: tools/deps.sh [build|test|demo|bench]   (default: build)
 set -euo pipefail
 
 build_pkgs=(gcc libc6-dev meson ninja-build pkg-config gettext
@@ -8,12 +8,16 @@ build_pkgs=(gcc libc6-dev meson ninja-build pkg-config gettext
             dbus-daemon dbus-bin curl)
 test_pkgs=(valgrind systemd util-linux libglib2.0-bin locales libclang-rt-14-dev clang chromium man-db)
 demo_pkgs=()
+# the benchmarks: the release build, nginx + nchan as the SSE baseline,
+# column for the table
+bench_pkgs=(nginx libnginx-mod-nchan util-linux)
 
 case "${1:-build}" in
   build) pkgs=("${build_pkgs[@]}") ;;
   test)  pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   demo)  pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
+  bench) pkgs=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
 esac
 
 # Node.js may come from elsewhere than Debian (and then conflicts with
