@@ -380,6 +380,14 @@ bench_proc_rss (GPid pid)
 }
 
 guint64
+bench_proc_wakeups (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  /* (status_field_kb scales by 1024) */
+  return status_field_kb (path, "voluntary_ctxt_switches") / 1024;
+}
+
+guint64
 bench_proc_pss (GPid pid)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/smaps_rollup", (int) pid);

@@ -58,6 +58,7 @@ const char  *bench_default_null_service (void);
 double       bench_proc_cpu_seconds (GPid pid);   /* utime + stime */
 guint64      bench_proc_rss (GPid pid);           /* VmRSS, bytes */
 guint64      bench_proc_pss (GPid pid);           /* Pss of smaps_rollup, bytes */
+guint64      bench_proc_wakeups (GPid pid);       /* voluntary context switches */
 GPid         bench_pid (GSubprocess *proc);
 
 double       bench_now (void);                    /* monotonic seconds */

@@ -460,15 +460,12 @@ aura_model_authorize (AuraModel *self, const AuraJob *job, guint32 uid, const gu
 /* ---- entry points ------------------------------------------------------ */
 
 static gboolean
-check_typed (GVariant *value, const char *key, const GVariantType *type, GError **error)
+type_error (const char *key, const GVariantType *type, GError **error)
 {
-  if (value != NULL && !g_variant_is_of_type (value, type)) {
-    g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS, "'%s' must be of D-Bus type %.*s",
-                 key, (int) g_variant_type_get_string_length (type),
-                 g_variant_type_peek_string (type));
-    return FALSE;
-  }
-  return TRUE;
+  g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS, "'%s' must be of D-Bus type %.*s",
+               key, (int) g_variant_type_get_string_length (type),
+               g_variant_type_peek_string (type));
+  return FALSE;
 }
 
 static gboolean
@@ -478,44 +475,95 @@ lookup_typed (GVariant *dict, const char *key, const GVariantType *type, GVarian
   g_autoptr(GVariant) value = dict != NULL ? g_variant_lookup_value (dict, key, NULL) : NULL;
 
   *out = NULL;
-  if (!check_typed (value, key, type, error))
-    return FALSE;
+  if (value != NULL && !g_variant_is_of_type (value, type))
+    return type_error (key, type, error);
   *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* A string detail: NULL when absent. */
+static gboolean
+check_string (const AuraDetailValue *v, const char *key, const char **out, GError **error)
+{
+  *out = NULL;
+  if (v->type == 0)
+    return TRUE;
+  if (v->type != 's')
+    return type_error (key, G_VARIANT_TYPE_STRING, error);
+  *out = v->string;
   return TRUE;
 }
 
 /* Integers are accepted in any D-Bus integer type: gdbus sends <3> as int32. */
 static gboolean
-check_count (GVariant *value, const char *key, gboolean *has, guint32 *out, GError **error)
+check_count (const AuraDetailValue *v, const char *key, gboolean *has, guint32 *out,
+             GError **error)
 {
-  gint64 v;
-
   *has = FALSE;
-  if (value == NULL)
+  if (v->type == 0)
     return TRUE;
-  switch (g_variant_classify (value)) {
-  case G_VARIANT_CLASS_BYTE: v = g_variant_get_byte (value); break;
-  case G_VARIANT_CLASS_INT16: v = g_variant_get_int16 (value); break;
-  case G_VARIANT_CLASS_UINT16: v = g_variant_get_uint16 (value); break;
-  case G_VARIANT_CLASS_INT32: v = g_variant_get_int32 (value); break;
-  case G_VARIANT_CLASS_UINT32: v = g_variant_get_uint32 (value); break;
-  case G_VARIANT_CLASS_INT64: v = g_variant_get_int64 (value); break;
-  case G_VARIANT_CLASS_UINT64:
-    v = g_variant_get_uint64 (value) > G_MAXUINT32 ? -1 : (gint64) g_variant_get_uint64 (value);
-    break;
-  default:
+  if (strchr ("ynqiuxt", v->type) == NULL) {
     g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
                  "'%s' must be an integer (D-Bus type u)", key);
     return FALSE;
   }
-  if (v < 0 || v > G_MAXUINT32) {
+  if (v->integer < 0 || v->integer > G_MAXUINT32) {
     g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
                  "'%s' must be from 0 to %u", key, G_MAXUINT32);
     return FALSE;
   }
   *has = TRUE;
-  *out = (guint32) v;
+  *out = (guint32) v->integer;
   return TRUE;
+}
+
+void
+aura_detail_value_set_basic (AuraDetailValue *v, char type, const void *value)
+{
+  v->type = type;
+  switch (value != NULL ? type : 0) {
+  case 's': case 'o': case 'g': v->string = *(const char *const *) value; break;
+  case 'y': v->integer = *(const guint8 *) value; break;
+  case 'n': v->integer = *(const gint16 *) value; break;
+  case 'q': v->integer = *(const guint16 *) value; break;
+  case 'i': v->integer = *(const gint32 *) value; break;
+  case 'u': v->integer = *(const guint32 *) value; break;
+  case 'x': v->integer = *(const gint64 *) value; break;
+  case 't':
+    v->integer = *(const guint64 *) value > G_MAXINT64 ? -1 : (gint64) *(const guint64 *) value;
+    break;
+  default: break;
+  }
+}
+
+void
+aura_detail_value_set_variant (AuraDetailValue *v, GVariant *variant)
+{
+  char type = g_variant_get_type_string (variant)[0];
+  union {
+    guint8 y;
+    gint16 n;
+    guint16 q;
+    gint32 i;
+    guint32 u;
+    gint64 x;
+    guint64 t;
+    const char *s;
+  } basic;
+  const void *value = &basic;
+
+  switch (type) {
+  case 's': case 'o': case 'g': basic.s = g_variant_get_string (variant, NULL); break;
+  case 'y': basic.y = g_variant_get_byte (variant); break;
+  case 'n': basic.n = g_variant_get_int16 (variant); break;
+  case 'q': basic.q = g_variant_get_uint16 (variant); break;
+  case 'i': basic.i = g_variant_get_int32 (variant); break;
+  case 'u': basic.u = g_variant_get_uint32 (variant); break;
+  case 'x': basic.x = g_variant_get_int64 (variant); break;
+  case 't': basic.t = g_variant_get_uint64 (variant); break;
+  default: value = NULL; break;     /* (only the type matters then) */
+  }
+  aura_detail_value_set_basic (v, type, value);
 }
 
 static gboolean
@@ -642,10 +690,10 @@ check_index (const char *index_name, guint64 index, const char *total_name, guin
   return TRUE;
 }
 
-GVariant **
+AuraDetailValue *
 aura_report_details_slot (AuraReportDetails *d, const char *key)
 {
-  GVariant **slot;
+  AuraDetailValue *slot;
 
   if (strcmp (key, "message") == 0)
     slot = &d->message;
@@ -659,25 +707,16 @@ aura_report_details_slot (AuraReportDetails *d, const char *key)
     slot = &d->total_items;
   else
     return NULL;
-  return *slot == NULL ? slot : NULL;
-}
-
-void
-aura_report_details_clear (AuraReportDetails *d)
-{
-  g_clear_pointer (&d->message, g_variant_unref);
-  g_clear_pointer (&d->substage_detail, g_variant_unref);
-  g_clear_pointer (&d->correlation_id, g_variant_unref);
-  g_clear_pointer (&d->current_item, g_variant_unref);
-  g_clear_pointer (&d->total_items, g_variant_unref);
+  return slot->type == 0 ? slot : NULL;
 }
 
 gboolean
 aura_model_report_progress (AuraModel *self, const char *job_id, const char *stage_name,
                             double stage_percent, GVariant *details, GError **error)
 {
-  g_auto(AuraReportDetails) d = { 0 };
+  AuraReportDetails d = { { 0 } };
   g_autoptr(GVariant) owned = details != NULL ? g_variant_ref_sink (details) : NULL;
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
 
   if (owned != NULL) {
     GVariantIter it;
@@ -686,11 +725,11 @@ aura_model_report_progress (AuraModel *self, const char *job_id, const char *sta
 
     g_variant_iter_init (&it, owned);
     while (g_variant_iter_next (&it, "{&sv}", &key, &value)) {
-      GVariant **slot = aura_report_details_slot (&d, key);
+      AuraDetailValue *slot = aura_report_details_slot (&d, key);
+      /* (the strings of the values stay valid while they are kept) */
+      g_ptr_array_add (values, value);
       if (slot != NULL)
-        *slot = value;
-      else
-        g_variant_unref (value);
+        aura_detail_value_set_variant (slot, value);
     }
   }
   return aura_model_report_progress_details (self, job_id, stage_name, stage_percent, &d, error);
@@ -720,18 +759,12 @@ aura_model_report_progress_details (AuraModel *self, const char *job_id, const c
                          "stage_percent must be a number from 0 to 100");
     return FALSE;
   }
-  if (!check_typed (d->message, "message", G_VARIANT_TYPE_STRING, error) ||
-      !check_typed (d->substage_detail, "substageDetail", G_VARIANT_TYPE_STRING, error) ||
-      !check_typed (d->correlation_id, "correlationId", G_VARIANT_TYPE_STRING, error) ||
-      !check_count (d->current_item, "currentItem", &has_current, &current, error) ||
-      !check_count (d->total_items, "totalItems", &has_total, &total, error))
+  if (!check_string (&d->message, "message", &message, error) ||
+      !check_string (&d->substage_detail, "substageDetail", &detail, error) ||
+      !check_string (&d->correlation_id, "correlationId", &correlation, error) ||
+      !check_count (&d->current_item, "currentItem", &has_current, &current, error) ||
+      !check_count (&d->total_items, "totalItems", &has_total, &total, error))
     return FALSE;
-  if (d->message != NULL)
-    message = g_variant_get_string (d->message, NULL);
-  if (d->substage_detail != NULL)
-    detail = g_variant_get_string (d->substage_detail, NULL);
-  if (d->correlation_id != NULL)
-    correlation = g_variant_get_string (d->correlation_id, NULL);
   if ((message != NULL &&
        !aura_check_text ("message", message, cfg->max_message_length, FALSE, error)) ||
       (detail != NULL &&

@@ -151,10 +151,13 @@ read_vardict (sd_bus_message *m, GVariant **out, sd_bus_error *ret_error)
                          ret_error);
 }
 
-static GVariant **
-details_slot (const char *key, gpointer user_data)
+static void
+on_detail (const char *key, char type, const void *value, gpointer user_data)
 {
-  return aura_report_details_slot (user_data, key);
+  AuraDetailValue *v = aura_report_details_slot (user_data, key);
+
+  if (v != NULL)
+    aura_detail_value_set_basic (v, type, value);
 }
 
 /* Reads ReportProgress's details straight into the values the model
@@ -163,8 +166,7 @@ details_slot (const char *key, gpointer user_data)
 static int
 read_details (sd_bus_message *m, AuraReportDetails *details, sd_bus_error *ret_error)
 {
-  return vardict_result (aura_bus_message_read_vardict (m, MAX_DICT_VALUES, details_slot,
-                                                        details),
+  return vardict_result (aura_bus_message_read_vardict (m, MAX_DICT_VALUES, on_detail, details),
                          ret_error);
 }
 
@@ -213,7 +215,7 @@ static int
 method_report_progress (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
   AuraDaemon *self = userdata;
-  g_auto(AuraReportDetails) details = { 0 };
+  AuraReportDetails details = { { 0 } };
   g_autoptr(GError) error = NULL;
   const char *job_id, *stage;
   double percent;

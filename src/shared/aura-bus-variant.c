@@ -205,18 +205,29 @@ take_budget (guint *budget)
 
 /* One {sv} entry; 0 at the end of the array. */
 static int
-read_vardict_entry (sd_bus_message *m, guint *budget, AuraBusVardictSlotFunc slot_func,
+read_vardict_entry (sd_bus_message *m, guint *budget, AuraBusVardictFunc func,
                     gpointer user_data)
 {
-  g_autoptr(GVariant) value = NULL;
   const char *key, *inner;
-  GVariant **slot;
+  union {
+    guint8 y;
+    gint16 n;
+    guint16 q;
+    gint32 i;
+    guint32 u;
+    gint64 x;
+    guint64 t;
+    double d;
+    int b;
+    const char *s;
+  } basic;
+  const void *value = NULL;
   int r;
 
   r = sd_bus_message_enter_container (m, 'e', "sv");
   if (r <= 0)
     return r;
-  /* the entry, its key and its variant count, as in read_value() */
+  /* the entry, its key, its variant and its value count, as in read_value() */
   if (!take_budget (budget) || !take_budget (budget))
     return -E2BIG;
   r = sd_bus_message_read_basic (m, 's', &key);
@@ -230,23 +241,31 @@ read_vardict_entry (sd_bus_message *m, guint *budget, AuraBusVardictSlotFunc slo
   r = sd_bus_message_enter_container (m, 'v', inner);
   if (r < 0)
     return r;
-  r = read_value (m, budget, &value);
-  if (r <= 0)
-    return r < 0 ? r : -EBADMSG;
+  if (inner[0] != '\0' && inner[1] == '\0' && strchr ("sogynqiuxtdb", inner[0]) != NULL) {
+    if (!take_budget (budget))
+      return -E2BIG;
+    r = sd_bus_message_read_basic (m, inner[0], &basic);
+    if (r <= 0)
+      return r < 0 ? r : -EBADMSG;
+    value = &basic;
+  } else {
+    g_autoptr(GVariant) dropped = NULL;
+    r = read_value (m, budget, &dropped);
+    if (r <= 0)
+      return r < 0 ? r : -EBADMSG;
+  }
   r = sd_bus_message_exit_container (m);
   if (r >= 0)
     r = sd_bus_message_exit_container (m);
   if (r < 0)
     return r;
-  slot = slot_func (key, user_data);
-  if (slot != NULL)
-    *slot = g_steal_pointer (&value);
+  func (key, inner[0], value, user_data);
   return 1;
 }
 
 int
-aura_bus_message_read_vardict (sd_bus_message *m, guint max_values,
-                               AuraBusVardictSlotFunc slot_func, gpointer user_data)
+aura_bus_message_read_vardict (sd_bus_message *m, guint max_values, AuraBusVardictFunc func,
+                               gpointer user_data)
 {
   const char *contents = NULL;
   char type;
@@ -262,7 +281,7 @@ aura_bus_message_read_vardict (sd_bus_message *m, guint max_values,
   r = sd_bus_message_enter_container (m, 'a', "{sv}");
   if (r < 0)
     return r;
-  while ((r = read_vardict_entry (m, &max_values, slot_func, user_data)) > 0)
+  while ((r = read_vardict_entry (m, &max_values, func, user_data)) > 0)
     ;
   if (r < 0)
     return r;
