@@ -235,7 +235,7 @@ main (int argc, char **argv)
     /* CPU time is counted in ticks (10 ms): summed over all runs */
     double cpu[2] = { 0, 0 }, n_calls[2] = { 0, 0 }, wakeups[2] = { 0, 0 };
     g_autoptr(GArray) ratios = g_array_new (FALSE, FALSE, sizeof (double));
-    g_autofree char *figure = NULL, *cpu_figure = NULL, *target = NULL;
+    g_autofree char *figure = NULL, *cpu_figure = NULL;
     double mo, mb, ratio;
 
     if (only != NULL && strcmp (only, method_names[method]) != 0)
