@@ -261,10 +261,12 @@ flood_pump (gpointer data)
   for (guint k = 0; k < flood->n_jobs; k++) {
     FloodJob *job = &flood->jobs[(flood->next + k) % flood->n_jobs];
     FloodConn *conn = &flood->conns[job->conn];
-    while (job->frame < due && conn->in_flight < flood->window)
-      flood_send (flood, job, job->frame + 1);
-    if (elapsed >= flood->seconds && !job->final_sent && conn->in_flight < flood->window)
+    if (elapsed < flood->seconds) {
+      while (job->frame < due && conn->in_flight < flood->window)
+        flood_send (flood, job, job->frame + 1);
+    } else if (!job->final_sent && conn->in_flight < flood->window) {
       flood_send (flood, job, flood->total);
+    }
   }
   flood->next = (flood->next + 1) % flood->n_jobs;
   return flood->n_final_sent == flood->n_jobs && flood->answered == flood->sent;
@@ -382,13 +384,16 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
   res.cpu_share = 100.0 * (cpu1 - cpu0) / (t1 - flood.t0);
   res.bus_cpu_share = bus_pid != 0 ? 100.0 * (bus1 - bus0) / (t1 - flood.t0) : NAN;
 
+  bench_note ("coalesce %s: flood %.1f s", destination, t1 - flood.t0);
   if (signals) {
     /* The last frame must arrive without anything else happening: the
      * coalesced state is flushed by the daemon's own timer. What arrived
      * until then is the figure; CompleteJob would send the final state
      * itself. */
     SubWait w = { sub, n_jobs, FALSE };
+    double w0 = bench_now ();
     bench_run_until_tick (buses, n_conns, sub_reached, &w, 30, 5);
+    bench_note ("coalesce: final frames after %.2f s", bench_now () - w0);
     g_mutex_lock (&sub->lock);
     res.n_final = sub->n_final;
     res.final_delay_max = 0;
@@ -414,8 +419,12 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
     res.signals_mean = sum / rates->len;
   }
 
-  for (guint j = 0; j < n_jobs; j++)
-    call_ok (buses[jobs[j].conn], destination, "CompleteJob", "s", jobs[j].id);
+  {
+    double c0 = bench_now ();
+    for (guint j = 0; j < n_jobs; j++)
+      call_ok (buses[jobs[j].conn], destination, "CompleteJob", "s", jobs[j].id);
+    bench_note ("coalesce: completed in %.2f s", bench_now () - c0);
+  }
   if (signals) {
     SubWait w = { sub, n_jobs, TRUE };
     if (!bench_run_until_tick (buses, n_conns, sub_reached, &w, 30, 5))
@@ -516,18 +525,18 @@ main (int argc, char **argv)
 {
   g_autofree char *address = NULL, *daemon_path = NULL, *null_path = NULL;
   gboolean quick = FALSE;
-  int n_jobs = 100, n_conns = 4, window = 64, rounds = 3;
-  double rate = 1000, seconds = 5;
+  int n_jobs = 100, n_conns = 4, window = 64, rounds = 5;
+  double rate = 1000, seconds = 4;
   const GOptionEntry entries[] = {
     { "address", 0, 0, G_OPTION_ARG_STRING, &address, "Use the bus at ADDRESS (default: a private one)", "ADDRESS" },
     { "daemon", 0, 0, G_OPTION_ARG_FILENAME, &daemon_path, "aura-progressd to measure", "PATH" },
     { "null-service", 0, 0, G_OPTION_ARG_FILENAME, &null_path, "the baseline service", "PATH" },
     { "jobs", 0, 0, G_OPTION_ARG_INT, &n_jobs, "Jobs flooded at once (default 100)", "N" },
     { "rate", 0, 0, G_OPTION_ARG_DOUBLE, &rate, "Reports per job per second (default 1000)", "N" },
-    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Length of a flood (default 5)", "S" },
+    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Length of a flood (default 4)", "S" },
     { "connections", 0, 0, G_OPTION_ARG_INT, &n_conns, "Client connections (default 4)", "N" },
     { "window", 0, 0, G_OPTION_ARG_INT, &window, "Calls in flight per connection (default 64)", "N" },
-    { "rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "Runs of each service (default 3)", "N" },
+    { "rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "Runs of each service (default 5)", "N" },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "A short run that checks the benchmark works", NULL },
     { NULL }
   };
@@ -580,8 +589,11 @@ main (int argc, char **argv)
     results[k] = g_array_new (FALSE, FALSE, sizeof (Result));
   for (int r = 0; r < rounds; r++) {
     for (guint i = 0; i < 3; i++) {
-      /* rotate the order so that no kind always runs first */
-      Kind kind = (Kind) ((i + r) % 3);
+      /* ours and null next to each other (their ratio is a figure), in
+       * alternating order; the uncoalesced daemon after them */
+      static const Kind even[] = { KIND_OURS, KIND_NULL, KIND_UNCOALESCED };
+      static const Kind odd[] = { KIND_NULL, KIND_OURS, KIND_UNCOALESCED };
+      Kind kind = r % 2 == 0 ? even[i] : odd[i];
       GSubprocess *daemon = NULL;
       GPid pid;
       Result res;
