@@ -294,7 +294,11 @@ emit_simple (AuraModel *self, AuraJob *job, AuraEventType type, const char *mess
   if (type != AURA_EVENT_WARNING)
     add_string (&b, "status", aura_job_status_to_string (job->status));
   add_string (&b, "message", message);
-  add_timestamp (&b, "timestamp", aura_clock_real (self->clock));
+  /* A terminal event is stamped with the job's finishedAt, so that a client
+   * shown the job's final state sees the same terminal event as one that
+   * was streamed it live. */
+  add_timestamp (&b, "timestamp", aura_event_type_is_terminal (type) ? job->finished_real
+                                                                     : aura_clock_real (self->clock));
   emit (self, job, type, &b);
 }
 
