@@ -67,21 +67,36 @@ spawn_argv (const char *const *argv, GSubprocessFlags flags)
 }
 
 GSubprocess *
-aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
+aura_test_spawn_launcher (GSubprocessLauncher *launcher, const char *const *prefix,
+                          const char *const *argv)
 {
   g_autoptr(GPtrArray) full = g_ptr_array_new ();
   g_auto(GStrv) wrapper = NULL;
   g_autoptr(GError) error = NULL;
   const char *wrap = g_getenv ("AURA_TEST_WRAPPER");
+  GSubprocess *proc;
 
   if (wrap != NULL && wrap[0] != '\0' && !g_shell_parse_argv (wrap, NULL, &wrapper, &error))
     g_error ("AURA_TEST_WRAPPER: %s", error->message);
+  for (guint i = 0; prefix != NULL && prefix[i] != NULL; i++)
+    g_ptr_array_add (full, (gpointer) prefix[i]);
   for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
     g_ptr_array_add (full, wrapper[i]);
   for (guint i = 0; argv[i] != NULL; i++)
     g_ptr_array_add (full, (gpointer) argv[i]);
   g_ptr_array_add (full, NULL);
-  return spawn_argv ((const char *const *) full->pdata, flags);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) full->pdata, &error);
+  g_assert_no_error (error);
+  return proc;
+}
+
+GSubprocess *
+aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  return aura_test_spawn_launcher (launcher, NULL, argv);
 }
 
 char *

@@ -41,6 +41,11 @@ void         aura_test_bus_wait_name (AuraTestBus *tb, const char *name, gboolea
 sd_bus      *aura_test_bus_connect (AuraTestBus *tb);
 /* Spawns a program (with the wrapper) with the given argv; stdout piped. */
 GSubprocess *aura_test_spawn (const char *const *argv, GSubprocessFlags flags);
+/* The same with the caller's launcher (file descriptors, environment) and
+ * @prefix (may be NULL) put before the wrapper, e.g. a shell that sets
+ * LISTEN_PID to its own pid and execs the rest. */
+GSubprocess *aura_test_spawn_launcher (GSubprocessLauncher *launcher, const char *const *prefix,
+                                       const char *const *argv);
 /* The path of a program under test from its environment variable. */
 const char  *aura_test_program (const char *env_name);
 /* Writes @contents to a new file in tmpdir and returns its path. */

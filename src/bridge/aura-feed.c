@@ -168,6 +168,8 @@ on_catchup_done (const AuraFeedCatchupResult *result, const GError *error, gpoin
   }
   g_ptr_array_set_size (self->buffer, 0);
   g_ptr_array_sort (events, aura_source_event_compare_id);
+  /* A resume point the catch-up found to be garbage is dropped with it. */
+  self->cursor = result->after;
 
   if (self->kind == AURA_FEED_JOB && events->len == 0 &&
       g_hash_table_contains (result->unknown, self->jobs->pdata[0])) {

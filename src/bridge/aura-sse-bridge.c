@@ -158,6 +158,8 @@ main (int argc, char **argv)
   int code = 0;
 
   setlocale (LC_ALL, "");
+  /* stdout says where the bridge listens, for scripts; logs go to stderr */
+  g_log_writer_default_set_use_stderr (TRUE);
   aura_bridge_config_init (&config);
   max_streams = (gint) config.max_streams;
   max_per_client = (gint) config.max_streams_per_client;
