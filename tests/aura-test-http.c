@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "aura-test-http.h"
 
@@ -10,31 +11,18 @@
 
 /* ---- the bridge process ------------------------------------------------ */
 
-AuraTestBridge *
-aura_test_bridge_start_argv (AuraTestBus *tb, const char *const *extra)
+/* Reads the line the bridge prints once it listens. */
+static AuraTestBridge *
+bridge_new (GSubprocess *process)
 {
   AuraTestBridge *bridge = g_new0 (AuraTestBridge, 1);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GDataInputStream) out = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *line = NULL;
-  gboolean has_listen = FALSE;
   const char *port;
   guint64 n;
 
-  g_ptr_array_add (argv, g_strdup (aura_test_program ("AURA_SSE_BRIDGE")));
-  g_ptr_array_add (argv, g_strdup_printf ("--address=%s", tb->address));
-  for (guint i = 0; extra != NULL && extra[i] != NULL; i++) {
-    has_listen |= g_str_has_prefix (extra[i], "--listen=");
-    g_ptr_array_add (argv, g_strdup (extra[i]));
-  }
-  if (!has_listen)
-    g_ptr_array_add (argv, g_strdup ("--listen=127.0.0.1:0"));
-  g_ptr_array_add (argv, NULL);
-  bridge->process = aura_test_spawn ((const char *const *) argv->pdata,
-                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-
-  /* It prints where it listens once it does. */
+  bridge->process = process;
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bridge->process));
   line = g_data_input_stream_read_line (out, NULL, NULL, &error);
   g_assert_no_error (error);
@@ -47,6 +35,53 @@ aura_test_bridge_start_argv (AuraTestBus *tb, const char *const *extra)
   g_assert_cmpuint (n, <=, 65535);
   bridge->port = (guint16) n;
   return bridge;
+}
+
+static GPtrArray *
+bridge_argv (AuraTestBus *tb, const char *const *extra, gboolean listen)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  gboolean has_listen = FALSE;
+
+  g_ptr_array_add (argv, g_strdup (aura_test_program ("AURA_SSE_BRIDGE")));
+  g_ptr_array_add (argv, g_strdup_printf ("--address=%s", tb->address));
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++) {
+    has_listen |= g_str_has_prefix (extra[i], "--listen=");
+    g_ptr_array_add (argv, g_strdup (extra[i]));
+  }
+  if (listen && !has_listen)
+    g_ptr_array_add (argv, g_strdup ("--listen=127.0.0.1:0"));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+AuraTestBridge *
+aura_test_bridge_start_argv (AuraTestBus *tb, const char *const *extra)
+{
+  g_autoptr(GPtrArray) argv = bridge_argv (tb, extra, TRUE);
+
+  return bridge_new (aura_test_spawn ((const char *const *) argv->pdata,
+                                      G_SUBPROCESS_FLAGS_STDOUT_PIPE));
+}
+
+AuraTestBridge *
+aura_test_bridge_start_activated (AuraTestBus *tb, GSocket *listener)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GPtrArray) argv = bridge_argv (tb, NULL, FALSE);
+  /* LISTEN_PID must be the bridge's pid: a shell learns its own and execs
+   * (the valgrind wrapper, then) the bridge in its place */
+  const char *const prefix[] = {
+    "/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1; export LISTEN_PID LISTEN_FDS; exec \"$@\"",
+    "sh", NULL
+  };
+  int fd = dup (g_socket_get_fd (listener));
+
+  g_assert_cmpint (fd, >=, 0);
+  g_subprocess_launcher_take_fd (launcher, fd, 3);
+  return bridge_new (aura_test_spawn_launcher (launcher, prefix,
+                                               (const char *const *) argv->pdata));
 }
 
 AuraTestBridge *
@@ -461,8 +496,8 @@ aura_test_sse_wait_eof (AuraTestSse *sse)
 
 /* ---- raw TCP ----------------------------------------------------------- */
 
-GSocket *
-aura_test_raw_connect (guint16 port, int rcvbuf)
+static GSocket *
+raw_connect (guint16 port, int rcvbuf, const char *local_ip)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -474,10 +509,28 @@ aura_test_raw_connect (guint16 port, int rcvbuf)
   /* before connecting, so that the window is small from the start */
   if (rcvbuf > 0)
     g_assert_true (g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, rcvbuf, NULL));
+  if (local_ip != NULL) {
+    g_autoptr(GInetAddress) ip = g_inet_address_new_from_string (local_ip);
+    g_autoptr(GSocketAddress) local = g_inet_socket_address_new (ip, 0);
+    g_socket_bind (socket, local, FALSE, &error);
+    g_assert_no_error (error);
+  }
   g_socket_set_timeout (socket, RAW_TIMEOUT_SECONDS);
   g_socket_connect (socket, addr, NULL, &error);
   g_assert_no_error (error);
   return socket;
+}
+
+GSocket *
+aura_test_raw_connect (guint16 port, int rcvbuf)
+{
+  return raw_connect (port, rcvbuf, NULL);
+}
+
+GSocket *
+aura_test_raw_connect_from (guint16 port, const char *local_ip)
+{
+  return raw_connect (port, 0, local_ip);
 }
 
 void
@@ -512,6 +565,24 @@ aura_test_raw_read_all (GSocket *socket)
     if (n <= 0)
       break;                          /* closed (or reset, for a refused connection) */
     g_string_append_len (out, buf, n);
+  }
+  return g_string_free (out, FALSE);
+}
+
+char *
+aura_test_raw_read_headers (GSocket *socket)
+{
+  GString *out = g_string_new (NULL);
+  char c;
+
+  while (!g_str_has_suffix (out->str, "\r\n\r\n")) {
+    g_autoptr(GError) error = NULL;
+    gssize n = g_socket_receive (socket, &c, 1, NULL, &error);
+    if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+      g_error ("the bridge sent no headers in %d s", RAW_TIMEOUT_SECONDS);
+    if (n <= 0)
+      break;
+    g_string_append_c (out, c);
   }
   return g_string_free (out, FALSE);
 }

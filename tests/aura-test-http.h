@@ -23,6 +23,9 @@ typedef struct {
 AuraTestBridge *aura_test_bridge_start (AuraTestBus *tb, ...) G_GNUC_NULL_TERMINATED;
 AuraTestBridge *aura_test_bridge_start_argv (AuraTestBus *tb, const char *const *extra);
 /* SIGTERM and a clean exit (status 0: no valgrind or sanitizer finding). */
+/* Started the way systemd does socket activation: @listener as fd 3,
+ * LISTEN_FDS=1 and LISTEN_PID set to the bridge's pid. */
+AuraTestBridge *aura_test_bridge_start_activated (AuraTestBus *tb, GSocket *listener);
 void            aura_test_bridge_stop (AuraTestBridge *bridge);
 char           *aura_test_bridge_url (AuraTestBridge *bridge, const char *path);
 /* The bridge's resident memory in KiB (from /proc). */
@@ -99,8 +102,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AuraTestSse, aura_test_sse_free)
 /* Raw TCP, for what no well-behaved client sends and for clients that do
  * not read. Blocking with a generous timeout. */
 GSocket     *aura_test_raw_connect (guint16 port, int rcvbuf);
+/* From another loopback address (127.0.0.2, ...), as another client. */
+GSocket     *aura_test_raw_connect_from (guint16 port, const char *local_ip);
 void         aura_test_raw_send (GSocket *socket, const char *data, gsize len);
 /* Reads until the server closes the connection; returns what came. */
 char        *aura_test_raw_read_all (GSocket *socket);
+/* Reads the status line and headers (up to the blank line). */
+char        *aura_test_raw_read_headers (GSocket *socket);
 
 G_END_DECLS

@@ -643,6 +643,871 @@ test_finished (void)
   g_assert_cmpstr (json_object_get_string_member (o, "message"), ==, "TTS quota exhausted");
 }
 
+/* ---- errors ------------------------------------------------------------ */
+
+static void
+assert_json_error (AuraTestResponse *res, guint status, const char *code)
+{
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *o;
+
+  if (res->status != status)
+    g_error ("expected %u, got %u: %s", status, res->status, res->body);
+  g_assert_cmpstr (soup_message_headers_get_content_type (res->headers, NULL), ==,
+                   "application/json");
+  node = aura_test_response_json (res);
+  o = json_node_get_object (node);
+  g_assert_cmpstr (json_object_get_string_member (o, "error"), ==, code);
+  g_assert_cmpint (json_object_get_int_member (o, "status"), ==, status);
+  /* every error says what was wrong */
+  g_assert_cmpuint (strlen (json_object_get_string_member (o, "message")), >, 10);
+}
+
+static void
+assert_get_error (Env *env, const char *path, guint status, const char *code)
+{
+  g_autoptr(AuraTestResponse) res = fetch (env, "GET", path, NULL);
+  assert_json_error (res, status, code);
+}
+
+static void
+test_http_errors (void)
+{
+  g_autoptr(Env) env = env_new (NULL, NULL);
+  g_autoptr(GString) many = g_string_new ("/api/events?jobs=");
+  g_autofree char *long_id = NULL;
+  g_autofree char *long_path = NULL;
+
+  start_job (env, "job-1");
+
+  assert_get_error (env, "/api/jobs/nope/events", 404, "no-such-job");
+  assert_get_error (env, "/api/jobs/nope", 404, "no-such-job");
+  /* a malformed id never reaches the daemon: %2F..%2F included */
+  assert_get_error (env, "/api/jobs/..%2F..%2Fetc%2Fpasswd/events", 400, "invalid-job-id");
+  assert_get_error (env, "/api/jobs/a%2Fb/events", 400, "invalid-job-id");
+  assert_get_error (env, "/api/jobs/bad%20id/events", 400, "invalid-job-id");
+  assert_get_error (env, "/api/jobs/-leading/events", 400, "invalid-job-id");
+  assert_get_error (env, "/api/jobs/%C3%A9t%C3%A9/events", 400, "invalid-job-id");
+  assert_get_error (env, "/api/jobs/bad%20id", 400, "invalid-job-id");
+  /* escapes an HTTP client would not send */
+  for (guint i = 0; i < 2; i++) {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char *req = i == 0 ? "GET /api/jobs/x%00y/events HTTP/1.1\r\nHost: x\r\n\r\n"
+                             : "GET /api/jobs/x%zz/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 400"));
+    /* (libsoup itself refuses an escape that is not one, before the bridge
+     * sees the request) */
+    if (i == 0)
+      g_assert_nonnull (strstr (answer, "\"error\":\"invalid-path\""));
+  }
+  long_id = g_strnfill (129, 'a');
+  long_path = g_strdup_printf ("/api/jobs/%s/events", long_id);
+  assert_get_error (env, long_path, 400, "invalid-job-id");
+  assert_get_error (env, "/api/nothing", 404, "not-found");
+  assert_get_error (env, "/api/jobs/job-1/nothing", 404, "not-found");
+  assert_get_error (env, "/api/events?jobs=job-1,bad%20id", 400, "invalid-job-id");
+  assert_get_error (env, "/api/events?jobs=", 400, "invalid-job-id");
+  for (int i = 0; i < 65; i++)
+    g_string_append_printf (many, "%sjob-%d", i > 0 ? "," : "", i);
+  assert_get_error (env, many->str, 400, "too-many-jobs");
+
+  /* wrong methods: 405 with what is allowed */
+  {
+    g_autoptr(AuraTestResponse) a = fetch (env, "POST", "/api/jobs/job-1/events", NULL);
+    g_autoptr(AuraTestResponse) b = fetch (env, "GET", "/api/jobs/job-1/cancel", NULL);
+    g_autoptr(AuraTestResponse) c = fetch (env, "DELETE", "/api/jobs", NULL);
+    assert_json_error (a, 405, "method-not-allowed");
+    g_assert_cmpstr (soup_message_headers_get_one (a->headers, "Allow"), ==, "GET");
+    assert_json_error (b, 405, "method-not-allowed");
+    g_assert_cmpstr (soup_message_headers_get_one (b->headers, "Allow"), ==, "POST");
+    assert_json_error (c, 405, "method-not-allowed");
+    g_assert_cmpstr (soup_message_headers_get_one (c->headers, "Allow"), ==, "GET, HEAD");
+  }
+}
+
+/* An error status (libsoup answers what it cannot parse as HTTP/1.0), or
+ * a connection closed without an answer. */
+static void
+assert_refused (const char *answer)
+{
+  if (answer[0] == '\0')
+    return;
+  if (!g_regex_match_simple ("^HTTP/1\\.[01] [45][0-9][0-9] ", answer, 0, 0))
+    g_error ("expected an error or nothing, got: %.200s", answer);
+}
+
+/* What no browser sends: a clear error or a closed connection, never a
+ * crash or a hang, and the bridge serves the next client. */
+static void
+test_bad_input (void)
+{
+  g_autoptr(Env) env = env_new (NULL, NULL);
+  static const char *const garbage[] = {
+    "GARBAGE\r\n\r\n",
+    "GET\r\n\r\n",
+    "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+    "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    "\x01\x02\x03\xff\xfe\r\n\r\n",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (garbage); i++) {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, garbage[i], strlen (garbage[i]));
+    answer = aura_test_raw_read_all (sock);
+    assert_refused (answer);
+  }
+
+  /* an unknown method is a method the resource does not allow */
+  {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char req[] = "BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 405"));
+  }
+
+  /* huge headers: 431 with JSON below libsoup's own limit, closed above */
+  for (guint size = 20000; size <= 200000; size += 180000) {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    g_autofree char *big = g_strnfill (size, 'a');
+    g_autofree char *req = g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n",
+                                            big);
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    if (size < 64 * 1024) {
+      g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+      g_assert_nonnull (strstr (answer, "\"error\":\"headers-too-large\""));
+    } else {
+      assert_refused (answer);
+    }
+  }
+
+  /* a body above the limit: 413, or a closed connection when it is huge */
+  {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    g_autofree char *body = g_strnfill (20000, 'x');
+    g_autofree char *req = g_strdup_printf ("POST /api/jobs/job-1/cancel HTTP/1.1\r\nHost: x\r\n"
+                                            "Content-Length: 20000\r\n\r\n%s", body);
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 413"));
+    g_assert_nonnull (strstr (answer, "\"error\":\"body-too-large\""));
+  }
+  {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char head[] = "POST /api/jobs/job-1/cancel HTTP/1.1\r\nHost: x\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n";
+    g_autofree char *chunk = g_strnfill (65536, 'x');
+    g_autofree char *framed = g_strdup_printf ("10000\r\n%s\r\n", chunk);
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, head, strlen (head));
+    /* 4 MiB, more than the bridge reads before it closes */
+    for (int i = 0; i < 64; i++)
+      aura_test_raw_send (sock, framed, strlen (framed));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (answer[0] == '\0' || g_str_has_prefix (answer, "HTTP/1.1 413"));
+  }
+
+  /* HTTP/1.0 without Host is still served */
+  {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
+    g_autofree char *answer = NULL;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, "HTTP/1.0 200"));
+  }
+
+  /* and after all that, the bridge serves as before */
+  {
+    g_autoptr(AuraTestResponse) res = fetch (env, "GET", "/healthz", NULL);
+    g_assert_cmpuint (res->status, ==, 200);
+  }
+}
+
+/* A connection must send its request in time; a stream needs no requests. */
+static void
+test_idle_timeout (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--idle-timeout=1", "--heartbeat-interval=0.4", NULL);
+  g_autoptr(AuraTestSse) sse = NULL;
+
+  start_job (env, "job-1");
+  sse = open_stream (env, "/api/jobs/job-1/events", NULL);
+  {
+    g_autoptr(GSocket) silent = aura_test_raw_connect (env->bridge->port, 0);
+    g_autoptr(GSocket) slowloris = aura_test_raw_connect (env->bridge->port, 0);
+    const char partial[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    g_autofree char *a = NULL, *b = NULL;
+    aura_test_raw_send (slowloris, partial, strlen (partial));
+    a = aura_test_raw_read_all (silent);
+    b = aura_test_raw_read_all (slowloris);
+    /* closed without an answer */
+    g_assert_cmpstr (a, ==, "");
+    g_assert_cmpstr (b, ==, "");
+  }
+  g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                             "aura_bridge_connections_timed_out_total"), ==, 2);
+  /* the stream outlived several idle timeouts */
+  aura_test_sse_wait_events (sse, "heartbeat", 6);
+  g_assert_false (sse->eof);
+}
+
+/* ---- limits ------------------------------------------------------------ */
+
+static char *
+raw_stream_status (Env *env, const char *local_ip, GSocket **keep)
+{
+  GSocket *sock = aura_test_raw_connect_from (env->bridge->port, local_ip);
+  const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  g_autofree char *headers = NULL;
+
+  aura_test_raw_send (sock, req, strlen (req));
+  headers = aura_test_raw_read_headers (sock);
+  *keep = sock;
+  return g_strndup (headers, strcspn (headers, "\r"));
+}
+
+static void
+test_stream_limits (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--max-streams=2", "--max-streams-per-client=1", NULL);
+  g_autoptr(AuraTestSse) a = NULL, b = NULL, c = NULL;
+  g_autoptr(GSocket) s2 = NULL, s3 = NULL;
+  g_autofree char *status2 = NULL, *status3 = NULL;
+
+  start_job (env, "job-1");
+  a = open_stream (env, "/api/jobs/job-1/events", NULL);
+  aura_test_sse_wait_events (a, NULL, 1);
+
+  /* a second stream from the same address: 429 */
+  b = open_stream (env, "/api/jobs/job-1/events", NULL);
+  aura_test_sse_wait_eof (b);
+  g_assert_cmpuint (soup_message_get_status (b->msg), ==, 429);
+  g_assert_nonnull (soup_message_headers_get_one (soup_message_get_response_headers (b->msg),
+                                                  "Retry-After"));
+  g_assert_nonnull (strstr (b->raw->str, "\"error\":\"too-many-streams\""));
+
+  /* another client may, up to the total: then 503 */
+  status2 = raw_stream_status (env, "127.0.0.2", &s2);
+  g_assert_cmpstr (status2, ==, "HTTP/1.1 200 OK");
+  status3 = raw_stream_status (env, "127.0.0.3", &s3);
+  g_assert_cmpstr (status3, ==, "HTTP/1.1 503 Service Unavailable");
+  g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                             "aura_bridge_streams_rejected_total"), ==, 2);
+
+  /* a closed stream frees its place (heartbeats notice, or the next event) */
+  g_clear_pointer (&a, aura_test_sse_free);
+  report (env, "job-1", "script", 10.0, "writing");
+  wait_metric (env, "aura_bridge_open_streams", 1);
+  c = open_stream (env, "/api/jobs/job-1/events", NULL);
+  aura_test_sse_wait_events (c, NULL, 1);
+  g_assert_cmpuint (soup_message_get_status (c->msg), ==, 200);
+}
+
+static void
+test_connection_limit (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--max-connections=3", NULL);
+  GSocket *idle[3];
+  g_autofree char *refused = NULL;
+  gboolean served = FALSE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (idle); i++)
+    idle[i] = aura_test_raw_connect (env->bridge->port, 0);
+  {
+    /* the fourth is closed before anything is read from it */
+    g_autoptr(GSocket) extra = aura_test_raw_connect (env->bridge->port, 0);
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    aura_test_raw_send (extra, req, strlen (req));
+    refused = aura_test_raw_read_all (extra);
+    g_assert_cmpstr (refused, ==, "");
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (idle); i++)
+    g_object_unref (idle[i]);
+
+  /* once they are gone, requests are served again */
+  for (guint attempt = 0; !served; attempt++) {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    g_autofree char *answer = NULL;
+    g_assert_cmpuint (attempt, <, 1000);
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    served = g_str_has_prefix (answer, "HTTP/1.1 200");
+    if (served)
+      g_assert_null (strstr (answer, "\naura_bridge_connections_rejected_total 0\n"));
+  }
+}
+
+/* ---- slow clients ------------------------------------------------------ */
+
+static gboolean
+sanitized (void)
+{
+  /* ASan keeps freed memory in quarantine: RSS says nothing there */
+  return g_getenv ("ASAN_OPTIONS") != NULL;
+}
+
+static void
+test_slow_client (void)
+{
+  g_autoptr(Env) env = env_new (no_coalescing, "--max-queue=65536", "--heartbeat-interval=600",
+                                NULL);
+  g_autoptr(AuraTestSse) healthy = NULL;
+  g_autoptr(GSocket) slow_sock = NULL;
+  g_autofree char *headers = NULL, *rest = NULL;
+  g_autofree char *filler = g_strnfill (4000, 'x');
+  const guint n = slow () ? 1500 : 6000;         /* 6000 events of 4 KiB: 24 MiB */
+  const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  guint64 rss_before, rss_after;
+
+  start_job (env, "job-1");
+  healthy = open_stream (env, "/api/jobs/job-1/events", NULL);
+  aura_test_sse_wait_events (healthy, NULL, 1);
+
+  /* a client that never reads, with a small receive window */
+  slow_sock = aura_test_raw_connect (env->bridge->port, 4096);
+  aura_test_raw_send (slow_sock, req, strlen (req));
+  headers = aura_test_raw_read_headers (slow_sock);
+  g_assert_true (g_str_has_prefix (headers, "HTTP/1.1 200"));
+  rss_before = aura_test_bridge_rss_kib (env->bridge);
+
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *message = g_strdup_printf ("%u %s", i, filler);
+    report (env, "job-1", "render", (i % 100) + 0.5, message);
+    /* the healthy client keeps up: it has each event before the next */
+    aura_test_sse_wait_events (healthy, NULL, i + 2);
+  }
+
+  /* the slow one was dropped, not buffered for */
+  wait_metric (env, "aura_bridge_slow_clients_dropped_total", 1);
+  rest = aura_test_raw_read_all (slow_sock);  /* the bridge closed it: this returns */
+  /* the healthy one missed nothing and was not held up */
+  aura_test_sse_wait_events (healthy, NULL, n + 1);
+  g_assert_false (healthy->eof);
+  g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session, "aura_bridge_queued_bytes"),
+                    <=, 65536);
+
+  rss_after = aura_test_bridge_rss_kib (env->bridge);
+  g_test_message ("bridge RSS %" G_GUINT64_FORMAT " KiB before, %" G_GUINT64_FORMAT
+                  " KiB after %u events of 4 KiB", rss_before, rss_after, n);
+  if (!slow () && !sanitized ())
+    g_assert_cmpuint (rss_after, <, rss_before + 8 * 1024);
+}
+
+/* ---- many jobs on one stream ------------------------------------------- */
+
+static const char *
+event_job (AuraTestSseEvent *ev, JsonNode **holder)
+{
+  return json_object_get_string_member (event_object (ev, holder), "jobId");
+}
+
+static void
+assert_ids_increase (AuraTestSse *sse)
+{
+  g_autoptr(GArray) ids = stream_ids (sse);
+
+  /* strictly, but for a finished job's snapshot and terminal event */
+  for (guint i = 1; i < ids->len; i++) {
+    guint64 a = g_array_index (ids, guint64, i - 1), b = g_array_index (ids, guint64, i);
+    g_assert_cmpuint (a, <=, b);
+    if (a == b)
+      g_assert_cmpstr (aura_test_sse_nth (sse, NULL, i)->type, !=, "step-progress");
+  }
+}
+
+static void
+test_multiplex (void)
+{
+  g_autoptr(Env) env = env_new (no_coalescing, "--heartbeat-interval=600", NULL);
+  g_autoptr(AuraTestSse) m = NULL, m2 = NULL;
+  g_autofree char *last = NULL;
+
+  start_job (env, "a");
+  start_job (env, "b");
+  start_job (env, "c");
+  report (env, "a", "script", 10.0, "a writes");
+
+  m = open_stream (env, "/api/events?jobs=a,b", NULL);
+  aura_test_sse_wait_events (m, NULL, 2);
+  {
+    g_autoptr(JsonNode) h0 = NULL, h1 = NULL;
+    /* the current state of both, in id order: b's snapshot, then a's */
+    g_assert_cmpstr (event_job (aura_test_sse_nth (m, NULL, 0), &h0), ==, "b");
+    g_assert_cmpstr (event_job (aura_test_sse_nth (m, NULL, 1), &h1), ==, "a");
+  }
+  report (env, "b", "script", 20.0, "b writes");
+  report (env, "c", "script", 20.0, "c writes");
+  report (env, "a", "tts", 10.0, "a speaks");
+  call_ok (env->tb->client, "AddWarning", "ss", "b", "b warns");
+  complete (env, "a");
+  aura_test_sse_wait_events (m, "job-completed", 1);
+  g_assert_cmpuint (aura_test_sse_count (m, NULL), ==, 7);
+  for (guint i = 0; i < 7; i++) {
+    g_autoptr(JsonNode) h = NULL;
+    g_assert_cmpstr (event_job (aura_test_sse_nth (m, NULL, i), &h), !=, "c");
+  }
+  assert_ids_increase (m);
+  g_assert_false (m->eof);              /* b still runs */
+
+  /* resume after a drop: only what was missed, of the listed jobs */
+  last = g_strdup (m->last_id);
+  g_clear_pointer (&m, aura_test_sse_free);
+  report (env, "b", "tts", 30.0, "b speaks");
+  report (env, "c", "tts", 30.0, "c speaks");
+  report (env, "b", "tts", 60.0, "b speaks more");
+  m2 = open_stream (env, "/api/events?jobs=a,b", last);
+  aura_test_sse_wait_events (m2, NULL, 2);
+  for (guint i = 0; i < 2; i++) {
+    g_autoptr(JsonNode) h = NULL;
+    g_assert_cmpstr (event_job (aura_test_sse_nth (m2, NULL, i), &h), ==, "b");
+  }
+  /* when every listed job has ended, so does the stream, and a client
+   * with the last id is told there is no more */
+  complete (env, "b");
+  aura_test_sse_wait_eof (m2);
+  g_assert_cmpuint (aura_test_sse_count (m2, NULL), ==, 4);
+  assert_ids_increase (m2);
+  {
+    g_autofree char *path = g_strdup ("/api/events?jobs=a,b");
+    const char *const hdr[] = { "Last-Event-ID", m2->last_id, NULL };
+    g_autoptr(AuraTestResponse) res = fetch (env, "GET", path, hdr);
+    g_assert_cmpuint (res->status, ==, 204);
+  }
+}
+
+static void
+test_all_jobs (void)
+{
+  g_autoptr(Env) env = env_new (no_coalescing, "--heartbeat-interval=600", NULL);
+  g_autoptr(AuraTestSse) all = NULL, again = NULL;
+  g_autofree char *last = NULL;
+  guint n;
+
+  start_job (env, "done");
+  complete (env, "done");
+  start_job (env, "running");
+
+  /* every job's state: the finished one with its end */
+  all = open_stream (env, "/api/events", NULL);
+  aura_test_sse_wait_events (all, NULL, 3);
+  g_assert_cmpuint (aura_test_sse_count (all, "job-completed"), ==, 1);
+  g_assert_cmpuint (aura_test_sse_count (all, "step-progress"), ==, 2);
+
+  /* and jobs that start later */
+  start_job (env, "later");
+  aura_test_sse_wait_events (all, NULL, 4);
+  {
+    g_autoptr(JsonNode) h = NULL;
+    g_assert_cmpstr (event_job (aura_test_sse_nth (all, NULL, 3), &h), ==, "later");
+  }
+  assert_ids_increase (all);
+
+  /* resuming gets every job's events after the id, and only those */
+  last = g_strdup (all->last_id);
+  n = aura_test_sse_count (all, NULL);
+  g_clear_pointer (&all, aura_test_sse_free);
+  report (env, "running", "script", 50.0, "writing");
+  start_job (env, "newest");
+  report (env, "later", "tts", 50.0, "speaking");
+  again = open_stream (env, "/api/events", last);
+  aura_test_sse_wait_events (again, NULL, 3);
+  {
+    g_autoptr(JsonNode) h0 = NULL, h1 = NULL, h2 = NULL;
+    g_assert_cmpstr (event_job (aura_test_sse_nth (again, NULL, 0), &h0), ==, "running");
+    g_assert_cmpstr (event_job (aura_test_sse_nth (again, NULL, 1), &h1), ==, "newest");
+    g_assert_cmpstr (event_job (aura_test_sse_nth (again, NULL, 2), &h2), ==, "later");
+  }
+  g_assert_cmpuint (event_id (aura_test_sse_nth (again, NULL, 0)), >,
+                    g_ascii_strtoull (last, NULL, 10));
+  g_assert_cmpuint (n, ==, 4);
+  g_assert_false (again->eof);          /* it follows every job: it never ends by itself */
+}
+
+/* ---- the daemon going away and coming back ----------------------------- */
+
+typedef struct {
+  AuraTestSse *sse;
+  const char *status;
+} HeartbeatWait;
+
+static gboolean
+heartbeat_says (gpointer data)
+{
+  HeartbeatWait *w = data;
+  guint n = aura_test_sse_count (w->sse, "heartbeat");
+  g_autoptr(JsonNode) node = NULL;
+
+  if (n == 0)
+    return FALSE;
+  return g_strcmp0 (json_object_get_string_member (
+                      event_object (aura_test_sse_nth (w->sse, "heartbeat", n - 1), &node),
+                      "status"), w->status) == 0;
+}
+
+static void
+wait_heartbeat_status (AuraTestSse *sse, const char *status)
+{
+  HeartbeatWait w = { sse, status };
+  aura_test_wait_until (heartbeat_says, &w, status);
+}
+
+static void
+test_daemon_restart (void)
+{
+  g_autoptr(Env) env = env_new (no_coalescing, "--heartbeat-interval=0.2", NULL);
+  g_autoptr(AuraTestSse) job = NULL, all = NULL, opened_while_down = NULL;
+  guint64 before;
+
+  start_job (env, "job-1");
+  job = open_stream (env, "/api/jobs/job-1/events", NULL);
+  all = open_stream (env, "/api/events", NULL);
+  aura_test_sse_wait_events (job, NULL, 1);
+  aura_test_sse_wait_events (all, NULL, 1);
+  wait_heartbeat_status (all, "alive");
+  before = event_id (aura_test_sse_nth (all, NULL, 0));
+
+  aura_test_bus_stop_daemon (env->tb);
+
+  /* the streams stay open and say what is going on */
+  wait_heartbeat_status (job, "daemon-unavailable");
+  wait_heartbeat_status (all, "daemon-unavailable");
+  {
+    g_autoptr(AuraTestResponse) health = fetch (env, "GET", "/healthz", NULL);
+    g_autoptr(AuraTestResponse) jobs = fetch (env, "GET", "/api/jobs", NULL);
+    g_autoptr(AuraTestResponse) state = fetch (env, "GET", "/api/jobs/job-1", NULL);
+    g_autoptr(AuraTestResponse) cancel = fetch (env, "POST", "/api/jobs/job-1/cancel", NULL);
+    g_autoptr(JsonNode) node = aura_test_response_json (health);
+    g_assert_cmpuint (health->status, ==, 503);
+    g_assert_false (json_object_get_boolean_member (json_node_get_object (node),
+                                                    "daemonReachable"));
+    assert_json_error (jobs, 503, "daemon-unavailable");
+    assert_json_error (state, 503, "daemon-unavailable");
+    assert_json_error (cancel, 503, "daemon-unavailable");
+    g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                               "aura_bridge_daemon_reachable"), ==, 0);
+  }
+  /* a stream opened now opens all the same (a browser given an error
+   * would give up) and waits */
+  opened_while_down = open_stream (env, "/api/jobs/job-1/events", NULL);
+  aura_test_sse_wait_response (opened_while_down);
+  g_assert_cmpuint (soup_message_get_status (opened_while_down->msg), ==, 200);
+  wait_heartbeat_status (opened_while_down, "daemon-unavailable");
+
+  aura_test_bus_start_daemon (env->tb, NULL);
+  wait_heartbeat_status (all, "alive");
+
+  /* This daemon does not keep jobs across restarts: job-1 is gone, its
+   * streams end, and a reconnecting client learns so. */
+  aura_test_sse_wait_eof (job);
+  aura_test_sse_wait_eof (opened_while_down);
+  assert_get_error (env, "/api/jobs/job-1/events", 404, "no-such-job");
+
+  /* the stream of every job carries on with the jobs of the new daemon */
+  start_job (env, "job-2");
+  aura_test_sse_wait_events (all, NULL, 2);
+  {
+    g_autoptr(JsonNode) h = NULL;
+    AuraTestSseEvent *ev = aura_test_sse_nth (all, NULL, 1);
+    g_assert_cmpstr (event_job (ev, &h), ==, "job-2");
+    g_assert_cmpuint (event_id (ev), >, before);   /* ids go on across restarts */
+  }
+  g_assert_false (all->eof);
+  {
+    g_autoptr(AuraTestResponse) health = fetch (env, "GET", "/healthz", NULL);
+    g_assert_cmpuint (health->status, ==, 200);
+  }
+}
+
+/* ---- cancel ------------------------------------------------------------ */
+
+static void
+test_cancel_errors (void)
+{
+  g_autoptr(Env) env = NULL;
+  g_autoptr(AuraTestBus) scratch = aura_test_bus_new ();
+  g_autofree char *token_file = aura_test_bus_write_file (scratch, "token", "s3cret\n");
+  g_autofree char *arg = g_strdup_printf ("--token-file=%s", token_file);
+  const char *const no_token[] = { NULL };
+  const char *const wrong[] = { "Authorization", "Bearer nope", NULL };
+  const char *const right[] = { "Authorization", "Bearer s3cret", NULL };
+
+  env = env_new (NULL, arg, NULL);
+  start_job (env, "job-1");
+  {
+    g_autoptr(AuraTestResponse) a = fetch (env, "POST", "/api/jobs/job-1/cancel", no_token);
+    g_autoptr(AuraTestResponse) b = fetch (env, "POST", "/api/jobs/job-1/cancel", wrong);
+    g_autoptr(AuraTestResponse) c = fetch (env, "POST", "/api/jobs/bad%20id/cancel", right);
+    g_autoptr(AuraTestResponse) d = fetch (env, "POST", "/api/jobs/job-1/cancel", right);
+    assert_json_error (a, 401, "unauthorized");
+    g_assert_true (g_str_has_prefix (soup_message_headers_get_one (a->headers, "WWW-Authenticate"),
+                                     "Bearer"));
+    assert_json_error (b, 401, "unauthorized");
+    assert_json_error (c, 400, "invalid-job-id");
+    /* with the token, the request reaches the daemon */
+    g_assert_cmpuint (d->status, !=, 401);
+    g_assert_cmpstr (soup_message_headers_get_content_type (d->headers, NULL), ==,
+                     "application/json");
+  }
+}
+
+/* ---- CORS and other origins -------------------------------------------- */
+
+static void
+test_cors (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--cors-origin=https://app.example", NULL);
+  const char *const preflight_events[] = {
+    "Origin", "https://app.example", "Access-Control-Request-Method", "GET",
+    "Access-Control-Request-Headers", "last-event-id", NULL
+  };
+  const char *const preflight_cancel[] = {
+    "Origin", "https://app.example", "Access-Control-Request-Method", "POST",
+    "Access-Control-Request-Headers", "authorization", NULL
+  };
+  const char *const evil[] = { "Origin", "https://evil.example", NULL };
+  const char *const good[] = { "Origin", "https://app.example", NULL };
+
+  start_job (env, "job-1");
+  {
+    g_autoptr(AuraTestResponse) a = fetch (env, "OPTIONS", "/api/jobs/job-1/events",
+                                           preflight_events);
+    g_autoptr(AuraTestResponse) b = fetch (env, "OPTIONS", "/api/jobs/job-1/cancel",
+                                           preflight_cancel);
+    g_autoptr(AuraTestResponse) c = fetch (env, "OPTIONS", "/api/jobs/job-1/events", evil);
+    g_autoptr(AuraTestResponse) d = fetch (env, "GET", "/api/jobs", good);
+    g_autoptr(AuraTestResponse) e = fetch (env, "GET", "/api/jobs", evil);
+
+    g_assert_cmpuint (a->status, ==, 204);
+    g_assert_cmpstr (soup_message_headers_get_one (a->headers, "Access-Control-Allow-Origin"), ==,
+                     "https://app.example");
+    g_assert_true (soup_message_headers_header_contains (a->headers,
+                                                         "Access-Control-Allow-Headers",
+                                                         "Last-Event-ID"));
+    g_assert_true (soup_message_headers_header_contains (a->headers,
+                                                         "Access-Control-Allow-Methods", "GET"));
+    g_assert_true (soup_message_headers_header_contains (a->headers, "Vary", "Origin"));
+    g_assert_cmpuint (b->status, ==, 204);
+    g_assert_true (soup_message_headers_header_contains (b->headers,
+                                                         "Access-Control-Allow-Methods", "POST"));
+    g_assert_true (soup_message_headers_header_contains (b->headers,
+                                                         "Access-Control-Allow-Headers",
+                                                         "Authorization"));
+    assert_json_error (c, 403, "origin-not-allowed");
+    g_assert_cmpuint (d->status, ==, 200);
+    g_assert_cmpstr (soup_message_headers_get_one (d->headers, "Access-Control-Allow-Origin"), ==,
+                     "https://app.example");
+    assert_json_error (e, 403, "origin-not-allowed");
+  }
+  /* a stream for an allowed origin */
+  {
+    g_autofree char *u = url (env, "/api/jobs/job-1/events");
+    g_autoptr(SoupMessage) msg = soup_message_new ("GET", u);
+    g_autoptr(AuraTestSse) sse = NULL;
+    sse = aura_test_sse_open (env->session, u, NULL);
+    (void) msg;
+    aura_test_sse_wait_events (sse, NULL, 1);
+  }
+}
+
+/* Without --cors-origin, a page of another site cannot make the bridge do
+ * anything: a POST from it would cancel a job even though the browser would
+ * not let the page read the answer. */
+static void
+test_other_origins (void)
+{
+  g_autoptr(Env) env = env_new (NULL, NULL);
+  g_autofree char *own = g_strdup_printf ("http://127.0.0.1:%u", env->bridge->port);
+  const char *const evil[] = { "Origin", "https://evil.example", NULL };
+  const char *const same[] = { "Origin", own, NULL };
+
+  start_job (env, "job-1");
+  {
+    g_autoptr(AuraTestResponse) a = fetch (env, "POST", "/api/jobs/job-1/cancel", evil);
+    g_autoptr(AuraTestResponse) b = fetch (env, "GET", "/api/jobs", evil);
+    g_autoptr(AuraTestResponse) c = fetch (env, "GET", "/api/jobs", same);
+    assert_json_error (a, 403, "origin-not-allowed");
+    assert_json_error (b, 403, "origin-not-allowed");
+    g_assert_cmpuint (c->status, ==, 200);
+    g_assert_null (soup_message_headers_get_one (c->headers, "Access-Control-Allow-Origin"));
+  }
+  /* the job was not touched */
+  g_assert_cmpuint (job_last_event_id (env, "job-1"), ==, 1);
+}
+
+/* ---- the JSON API ------------------------------------------------------ */
+
+static void
+test_json_api (void)
+{
+  g_autoptr(Env) env = env_new (no_coalescing, NULL);
+  g_autoptr(AuraTestResponse) list = NULL, one = NULL, head = NULL, health = NULL, metrics = NULL;
+  g_autoptr(JsonNode) list_json = NULL, one_json = NULL, health_json = NULL;
+  g_auto(GStrv) lines = NULL;
+  JsonObject *o;
+  guint metric_count = 0;
+
+  start_job (env, "job-1");
+  start_job (env, "job-2");
+  report (env, "job-2", "tts", 50.0, "speaking");
+
+  list = fetch (env, "GET", "/api/jobs", NULL);
+  g_assert_cmpuint (list->status, ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (list->headers, NULL), ==,
+                   "application/json");
+  list_json = aura_test_response_json (list);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (list_json)), ==, 2);
+
+  one = fetch (env, "GET", "/api/jobs/job-2", NULL);
+  g_assert_cmpuint (one->status, ==, 200);
+  one_json = aura_test_response_json (one);
+  o = json_node_get_object (one_json);
+  g_assert_cmpstr (json_object_get_string_member (o, "jobId"), ==, "job-2");
+  g_assert_cmpstr (json_object_get_string_member (o, "stage"), ==, "tts");
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "Running");
+  g_assert_cmpint (json_object_get_int_member (o, "percent"), ==, 5 + 20 + 15);
+  g_assert_cmpint (json_object_get_int_member (o, "lastEventId"), ==,
+                   (gint64) job_last_event_id (env, "job-2"));
+  g_assert_true (json_object_has_member (o, "historyFloor"));
+
+  head = fetch (env, "HEAD", "/api/jobs/job-2", NULL);
+  g_assert_cmpuint (head->status, ==, 200);
+  g_assert_cmpstr (head->body, ==, "");
+
+  health = fetch (env, "GET", "/healthz", NULL);
+  g_assert_cmpuint (health->status, ==, 200);
+  health_json = aura_test_response_json (health);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (health_json), "status"),
+                   ==, "ok");
+  g_assert_true (json_object_get_boolean_member (json_node_get_object (health_json),
+                                                 "daemonReachable"));
+
+  /* Prometheus text format: every sample has its HELP and TYPE */
+  metrics = fetch (env, "GET", "/metrics", NULL);
+  g_assert_cmpuint (metrics->status, ==, 200);
+  g_assert_true (g_str_has_prefix (soup_message_headers_get_one (metrics->headers, "Content-Type"),
+                                   "text/plain; version=0.0.4"));
+  lines = g_strsplit (metrics->body, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_autofree char *help = NULL, *type = NULL;
+    g_auto(GStrv) parts = NULL;
+    if (lines[i][0] == '#' || lines[i][0] == '\0')
+      continue;
+    parts = g_strsplit (lines[i], " ", 2);
+    g_assert_nonnull (parts[1]);
+    g_assert_true (g_regex_match_simple ("^aura_bridge_[a-z_]+$", parts[0], 0, 0));
+    g_assert_true (g_regex_match_simple ("^[0-9]+$", parts[1], 0, 0));
+    help = g_strdup_printf ("# HELP %s ", parts[0]);
+    type = g_strdup_printf ("# TYPE %s ", parts[0]);
+    g_assert_nonnull (strstr (metrics->body, help));
+    g_assert_nonnull (strstr (metrics->body, type));
+    metric_count++;
+  }
+  g_assert_cmpuint (metric_count, >=, 4);
+  g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                             "aura_bridge_daemon_reachable"), ==, 1);
+  g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                             "aura_bridge_open_streams"), ==, 0);
+  {
+    g_autoptr(AuraTestSse) sse = open_stream (env, "/api/jobs/job-1/events", NULL);
+    aura_test_sse_wait_events (sse, NULL, 1);
+    g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                               "aura_bridge_open_streams"), ==, 1);
+    g_assert_cmpuint (aura_test_bridge_metric (env->bridge, env->session,
+                                               "aura_bridge_events_sent_total"), ==, 1);
+  }
+}
+
+/* ---- the web UI -------------------------------------------------------- */
+
+static void
+test_web (void)
+{
+  g_autoptr(Env) env = env_new (NULL, NULL);
+  g_autoptr(AuraTestResponse) root = fetch (env, "GET", "/", NULL);
+  g_autoptr(AuraTestResponse) index = fetch (env, "GET", "/index.html", NULL);
+  g_autoptr(AuraTestResponse) head = fetch (env, "HEAD", "/", NULL);
+  g_autoptr(AuraTestResponse) post = fetch (env, "POST", "/", NULL);
+  g_autofree char *source = NULL;
+  g_autofree char *source_path = g_build_filename (aura_test_program ("AURA_WEB_DIR"),
+                                                   "index.html", NULL);
+  const char *etag;
+  const char *const missing[] = {
+    "/nope.js", "/.hidden", "/index.html/x", "/%2e%2e/%2e%2e/etc/passwd", "/..%2F..%2Fetc%2Fpasswd",
+    "/api", NULL
+  };
+
+  /* the files of data/web, compiled in */
+  g_assert_true (g_file_get_contents (source_path, &source, NULL, NULL));
+  g_assert_cmpuint (root->status, ==, 200);
+  g_assert_cmpstr (root->body, ==, source);
+  g_assert_cmpstr (index->body, ==, source);
+  g_assert_cmpstr (soup_message_headers_get_one (root->headers, "Content-Type"), ==,
+                   "text/html; charset=utf-8");
+  g_assert_cmpstr (soup_message_headers_get_one (root->headers, "Cache-Control"), ==, "no-cache");
+  g_assert_nonnull (soup_message_headers_get_one (root->headers, "Content-Security-Policy"));
+  g_assert_cmpstr (soup_message_headers_get_one (root->headers, "X-Content-Type-Options"), ==,
+                   "nosniff");
+  etag = soup_message_headers_get_one (root->headers, "ETag");
+  g_assert_nonnull (etag);
+  {
+    const char *const hdr[] = { "If-None-Match", etag, NULL };
+    g_autoptr(AuraTestResponse) again = fetch (env, "GET", "/", hdr);
+    g_assert_cmpuint (again->status, ==, 304);
+    g_assert_cmpstr (again->body, ==, "");
+  }
+  g_assert_cmpuint (head->status, ==, 200);
+  g_assert_cmpstr (head->body, ==, "");
+  g_assert_cmpint (soup_message_headers_get_content_length (head->headers), ==, strlen (source));
+  g_assert_cmpuint (post->status, ==, 405);
+
+  for (guint i = 0; missing[i] != NULL; i++)
+    assert_get_error (env, missing[i], 404, "not-found");
+}
+
+/* ---- socket activation ------------------------------------------------- */
+
+static void
+test_socket_activation (void)
+{
+  g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                              G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr(AuraTestBridge) bridge = NULL;
+  g_autoptr(SoupSession) session = aura_test_session_new ();
+  g_autoptr(AuraTestResponse) res = NULL;
+  g_autofree char *u = NULL;
+  guint16 port;
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (listener, any_port, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  bound = g_socket_get_local_address (listener, &error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  aura_test_bus_start_daemon (tb, NULL);
+
+  /* the bridge serves on the socket it was given, not on a port of its own */
+  bridge = aura_test_bridge_start_activated (tb, listener);
+  g_assert_cmpuint (bridge->port, ==, port);
+  g_clear_object (&listener);
+  u = aura_test_bridge_url (bridge, "/healthz");
+  res = aura_test_fetch (session, "GET", u, NULL, NULL);
+  g_assert_cmpuint (res->status, ==, 200);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -653,5 +1518,20 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/replay", test_replay);
   g_test_add_func ("/bridge/replay-beyond-history", test_replay_beyond_history);
   g_test_add_func ("/bridge/finished", test_finished);
+  g_test_add_func ("/bridge/http-errors", test_http_errors);
+  g_test_add_func ("/bridge/bad-input", test_bad_input);
+  g_test_add_func ("/bridge/idle-timeout", test_idle_timeout);
+  g_test_add_func ("/bridge/stream-limits", test_stream_limits);
+  g_test_add_func ("/bridge/connection-limit", test_connection_limit);
+  g_test_add_func ("/bridge/slow-client", test_slow_client);
+  g_test_add_func ("/bridge/multiplex", test_multiplex);
+  g_test_add_func ("/bridge/all-jobs", test_all_jobs);
+  g_test_add_func ("/bridge/daemon-restart", test_daemon_restart);
+  g_test_add_func ("/bridge/cancel-errors", test_cancel_errors);
+  g_test_add_func ("/bridge/cors", test_cors);
+  g_test_add_func ("/bridge/other-origins", test_other_origins);
+  g_test_add_func ("/bridge/json-api", test_json_api);
+  g_test_add_func ("/bridge/web", test_web);
+  g_test_add_func ("/bridge/socket-activation", test_socket_activation);
   return g_test_run ();
 }

@@ -232,7 +232,8 @@ open_multi_stream (AuraBridge *self, SoupServerMessage *msg, GHashTable *query)
   if (!check_method (msg, &self->config, "GET"))
     return;
   if (list != NULL) {
-    g_auto(GStrv) ids = g_strsplit (list, ",", -1);
+    /* "" splits into no ids at all: it is one empty, invalid id */
+    g_auto(GStrv) ids = list[0] != '\0' ? g_strsplit (list, ",", -1) : g_strsplit (",", ",", 2);
     jobs = g_ptr_array_new_with_free_func (g_free);
     for (guint i = 0; ids[i] != NULL; i++) {
       if (!check_job_id (msg, ids[i]))
