@@ -80,6 +80,7 @@ aura_sse_stream_open (AuraSseStream *self, guint retry_ms, GBytes *first)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (self->msg);
   GString *start = g_string_new (NULL);
+  g_autoptr(GBytes) chunk = NULL;
 
   g_return_if_fail (!self->open);
   self->open = TRUE;
@@ -95,7 +96,8 @@ aura_sse_stream_open (AuraSseStream *self, guint retry_ms, GBytes *first)
   aura_sse_append_retry (start, retry_ms);
   if (first != NULL)
     g_string_append_len (start, g_bytes_get_data (first, NULL), (gssize) g_bytes_get_size (first));
-  append (self, g_string_free_to_bytes (start));
+  chunk = g_string_free_to_bytes (start);
+  append (self, chunk);
 }
 
 gboolean
