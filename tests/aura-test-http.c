@@ -566,6 +566,31 @@ aura_test_raw_send (GSocket *socket, const char *data, gsize len)
   }
 }
 
+void
+aura_test_raw_send_until_closed (GSocket *socket, const char *data, gsize len)
+{
+  g_socket_set_blocking (socket, FALSE);
+  while (len > 0) {
+    g_autoptr(GError) error = NULL;
+    gssize n = g_socket_send (socket, data, len, NULL, &error);
+    if (n > 0) {
+      data += n;
+      len -= (gsize) n;
+    } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      /* writable again, or an answer (or the end) to read */
+      if (!g_socket_condition_timed_wait (socket, G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                          (gint64) RAW_TIMEOUT_SECONDS * G_USEC_PER_SEC, NULL,
+                                          NULL))
+        g_error ("the bridge neither read nor answered in %d s", RAW_TIMEOUT_SECONDS);
+      if (g_socket_condition_check (socket, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0)
+        break;
+    } else {
+      break;                          /* reset: the server closed it */
+    }
+  }
+  g_socket_set_blocking (socket, TRUE);
+}
+
 char *
 aura_test_raw_read_all (GSocket *socket)
 {

@@ -105,6 +105,9 @@ GSocket     *aura_test_raw_connect (guint16 port, int rcvbuf);
 /* From another loopback address (127.0.0.2, ...), as another client. */
 GSocket     *aura_test_raw_connect_from (guint16 port, const char *local_ip);
 void         aura_test_raw_send (GSocket *socket, const char *data, gsize len);
+/* Sends what the server takes, and stops early when it answers or closes
+ * (a server that stops reading a huge request must not hang the test). */
+void         aura_test_raw_send_until_closed (GSocket *socket, const char *data, gsize len);
 /* Reads until the server closes the connection; returns what came. */
 char        *aura_test_raw_read_all (GSocket *socket);
 /* Reads the status line and headers (up to the blank line). */

@@ -778,7 +778,7 @@ test_bad_input (void)
     g_autofree char *req = g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n",
                                             big);
     g_autofree char *answer = NULL;
-    aura_test_raw_send (sock, req, strlen (req));
+    aura_test_raw_send_until_closed (sock, req, strlen (req));
     answer = aura_test_raw_read_all (sock);
     if (size < 64 * 1024) {
       g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
@@ -809,8 +809,8 @@ test_bad_input (void)
     g_autofree char *answer = NULL;
     aura_test_raw_send (sock, head, strlen (head));
     /* 4 MiB, more than the bridge reads before it closes */
-    for (int i = 0; i < 64; i++)
-      aura_test_raw_send (sock, framed, strlen (framed));
+    for (int i = 0; i < 64 && g_socket_condition_check (sock, G_IO_IN | G_IO_HUP) == 0; i++)
+      aura_test_raw_send_until_closed (sock, framed, strlen (framed));
     answer = aura_test_raw_read_all (sock);
     g_assert_true (answer[0] == '\0' || g_str_has_prefix (answer, "HTTP/1.1 413"));
   }
@@ -965,7 +965,9 @@ test_slow_client (void)
   g_autoptr(GSocket) slow_sock = NULL;
   g_autofree char *headers = NULL, *rest = NULL;
   g_autofree char *filler = g_strnfill (4000, 'x');
-  const guint n = slow () ? 1500 : 6000;         /* 6000 events of 4 KiB: 24 MiB */
+  /* The kernel holds up to ~4 MiB for the slow socket (tcp_wmem's maximum);
+   * what goes beyond that would pile up in the bridge if nothing stopped it. */
+  const guint n = slow () ? 1500 : 3000;         /* 3000 events of 4 KiB: 12 MiB */
   const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: x\r\n\r\n";
   guint64 rss_before, rss_after;
 
@@ -983,8 +985,9 @@ test_slow_client (void)
   for (guint i = 0; i < n; i++) {
     g_autofree char *message = g_strdup_printf ("%u %s", i, filler);
     report (env, "job-1", "render", (i % 100) + 0.5, message);
-    /* the healthy client keeps up: it has each event before the next */
-    aura_test_sse_wait_events (healthy, NULL, i + 2);
+    /* the healthy client keeps up: never more than 8 events (32 KiB) behind */
+    if (i % 8 == 7)
+      aura_test_sse_wait_events (healthy, NULL, i + 2);
   }
 
   /* the slow one was dropped, not buffered for */
@@ -1000,7 +1003,7 @@ test_slow_client (void)
   g_test_message ("bridge RSS %" G_GUINT64_FORMAT " KiB before, %" G_GUINT64_FORMAT
                   " KiB after %u events of 4 KiB", rss_before, rss_after, n);
   if (!slow () && !sanitized ())
-    g_assert_cmpuint (rss_after, <, rss_before + 8 * 1024);
+    g_assert_cmpuint (rss_after, <, rss_before + 4 * 1024);
 }
 
 /* ---- many jobs on one stream ------------------------------------------- */
