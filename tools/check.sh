@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds, and runs every test: unit and
-# integration tests, the same under valgrind, and an ASan/UBSan build.
+# Installs what the tests need, builds, and runs every test: unit,
+# integration and browser tests, the same under valgrind (but the browser
+# suite), and an ASan/UBSan build.
 # Warnings are errors. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "Installing packages"
 tools/deps.sh test
+
+step "Installing the browser tests' npm packages (package-lock.json)"
+npm ci --no-audit --no-fund
 
 step "Building (warnings are errors)"
 [ -d build ] || meson setup build --werror >/dev/null
