@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -45,6 +48,22 @@ aura_test_program (const char *env_name)
   return path;
 }
 
+/* The primary group of a user given by name or uid, as a decimal gid. */
+static const char *
+user_group (const char *user)
+{
+  static char buf[16];
+  struct passwd *pw = g_ascii_isdigit (user[0]) ? getpwuid ((uid_t) atoi (user)) : getpwnam (user);
+
+  if (pw == NULL) {
+    if (!g_ascii_isdigit (user[0]))
+      g_error ("no such user: %s", user);
+    return user;                      /* a bare uid: its own number as gid */
+  }
+  g_snprintf (buf, sizeof buf, "%u", (unsigned) pw->pw_gid);
+  return buf;
+}
+
 /* Whatever happens to the test (an assertion aborts it), the programs it
  * started must not outlive it. */
 static void
@@ -54,9 +73,8 @@ die_with_parent (gpointer user_data)
 }
 
 static GSubprocess *
-spawn_argv (const char *const *argv, GSubprocessFlags flags)
+spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
   g_autoptr(GError) error = NULL;
   GSubprocess *proc;
 
@@ -66,37 +84,83 @@ spawn_argv (const char *const *argv, GSubprocessFlags flags)
   return proc;
 }
 
-GSubprocess *
-aura_test_spawn_launcher (GSubprocessLauncher *launcher, const char *const *prefix,
-                          const char *const *argv)
+static GSubprocess *
+spawn_argv (const char *const *argv, GSubprocessFlags flags)
 {
-  g_autoptr(GPtrArray) full = g_ptr_array_new ();
-  g_auto(GStrv) wrapper = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *wrap = g_getenv ("AURA_TEST_WRAPPER");
-  GSubprocess *proc;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
 
-  if (wrap != NULL && wrap[0] != '\0' && !g_shell_parse_argv (wrap, NULL, &wrapper, &error))
-    g_error ("AURA_TEST_WRAPPER: %s", error->message);
-  for (guint i = 0; prefix != NULL && prefix[i] != NULL; i++)
-    g_ptr_array_add (full, (gpointer) prefix[i]);
-  for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
-    g_ptr_array_add (full, wrapper[i]);
-  for (guint i = 0; argv[i] != NULL; i++)
-    g_ptr_array_add (full, (gpointer) argv[i]);
-  g_ptr_array_add (full, NULL);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) full->pdata, &error);
-  g_assert_no_error (error);
-  return proc;
+  return spawn_with_launcher (launcher, argv);
 }
 
 GSubprocess *
 aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  return aura_test_spawn_as (NULL, argv, flags);
+}
 
-  return aura_test_spawn_launcher (launcher, NULL, argv);
+/* The wrapper (valgrind) in front of the program, and @prefix (setpriv for
+ * another user, a shell that sets LISTEN_PID) in front of both: the wrapper
+ * must see the program, not what runs it. */
+static GSubprocess *
+spawn_wrapped (GSubprocessLauncher *launcher, const char *const *prefix, const char *const *argv)
+{
+  g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) wrapper = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *wrap = g_getenv ("AURA_TEST_WRAPPER");
+
+  if (wrap != NULL && wrap[0] != '\0' && !g_shell_parse_argv (wrap, NULL, &wrapper, &error))
+    g_error ("AURA_TEST_WRAPPER: %s", error->message);
+  for (guint i = 0; prefix != NULL && prefix[i] != NULL; i++)
+    g_ptr_array_add (full, g_strdup (prefix[i]));
+  for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
+    g_ptr_array_add (full, g_strdup (wrapper[i]));
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add (full, g_strdup (argv[i]));
+  g_ptr_array_add (full, NULL);
+  return spawn_with_launcher (launcher, (const char *const *) full->pdata);
+}
+
+GSubprocess *
+aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *reuid = NULL, *regid = NULL;
+  const char *prefix[] = { "setpriv", NULL, NULL, "--clear-groups", "--", NULL };
+
+  if (user == NULL)
+    return spawn_wrapped (launcher, NULL, argv);
+  reuid = g_strdup_printf ("--reuid=%s", user);
+  regid = g_strdup_printf ("--regid=%s", user_group (user));
+  prefix[1] = reuid;
+  prefix[2] = regid;
+  return spawn_wrapped (launcher, prefix, argv);
+}
+
+GSubprocess *
+aura_test_spawn_prefixed (GSubprocessLauncher *launcher, const char *const *prefix,
+                          const char *const *argv)
+{
+  return spawn_wrapped (launcher, prefix, argv);
+}
+
+GSubprocess *
+aura_test_spawn_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return spawn_wrapped (launcher, NULL, argv);
+}
+
+GSubprocess *
+aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags)
+{
+  return spawn_argv (argv, flags);
+}
+
+gboolean
+aura_test_is_slow (void)
+{
+  const char *slow = g_getenv ("AURA_TEST_SLOW");
+  return slow != NULL && slow[0] != '\0' && slow[0] != '0';
 }
 
 char *
@@ -134,8 +198,35 @@ aura_test_wait_until (gboolean (*cond) (gpointer data), gpointer data, const cha
   g_source_remove (id);
 }
 
-AuraTestBus *
-aura_test_bus_new (void)
+/* Modelled on Debian's /usr/share/dbus-1/system.conf: nobody may own names
+ * or call methods unless a policy file allows it. */
+static const char system_bus_config[] =
+  "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+  " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+  "<busconfig>\n"
+  "  <type>system</type>\n"
+  "  <listen>unix:path=%s/system_bus_socket</listen>\n"
+  "  <auth>EXTERNAL</auth>\n"
+  "  <policy context=\"default\">\n"
+  "    <allow user=\"*\"/>\n"
+  "    <deny own=\"*\"/>\n"
+  "    <deny send_type=\"method_call\"/>\n"
+  "    <allow send_type=\"signal\"/>\n"
+  "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+  "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+  "    <allow receive_type=\"method_call\"/>\n"
+  "    <allow receive_type=\"method_return\"/>\n"
+  "    <allow receive_type=\"error\"/>\n"
+  "    <allow receive_type=\"signal\"/>\n"
+  "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+  "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+  "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+  "  </policy>\n"
+  "  <include>%s</include>\n"
+  "</busconfig>\n";
+
+static AuraTestBus *
+bus_new (gboolean system_like)
 {
   AuraTestBus *tb = g_new0 (AuraTestBus, 1);
   g_autoptr(GError) error = NULL;
@@ -145,7 +236,13 @@ aura_test_bus_new (void)
 
   tb->tmpdir = g_dir_make_tmp ("aura-test-XXXXXX", &error);
   g_assert_no_error (error);
-  config = g_strdup_printf (bus_config, tb->tmpdir);
+  if (system_like) {
+    /* other users must reach the socket */
+    g_assert_cmpint (g_chmod (tb->tmpdir, 0755), ==, 0);
+    config = g_strdup_printf (system_bus_config, tb->tmpdir, aura_test_program ("AURA_BUS_POLICY"));
+  } else {
+    config = g_strdup_printf (bus_config, tb->tmpdir);
+  }
   config_path = aura_test_bus_write_file (tb, "bus.conf", config);
   arg = g_strdup_printf ("--config-file=%s", config_path);
   argv[1] = arg;
@@ -156,6 +253,18 @@ aura_test_bus_new (void)
   g_assert_nonnull (tb->address);
   tb->client = aura_test_bus_connect (tb);
   return tb;
+}
+
+AuraTestBus *
+aura_test_bus_new (void)
+{
+  return bus_new (FALSE);
+}
+
+AuraTestBus *
+aura_test_bus_new_system_like (void)
+{
+  return bus_new (TRUE);
 }
 
 sd_bus *
@@ -230,7 +339,15 @@ aura_test_bus_start_daemon_argv (AuraTestBus *tb, const char *const *extra)
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (extra[i]));
   g_ptr_array_add (argv, NULL);
-  tb->daemon = aura_test_spawn ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_NONE);
+  if (tb->daemon_user != NULL) {
+    g_autofree char *state = g_build_filename (tb->tmpdir, "state", NULL);
+    struct passwd *pw = getpwnam (tb->daemon_user);
+    g_assert_nonnull (pw);
+    g_mkdir_with_parents (state, 0700);
+    g_assert_cmpint (chown (state, pw->pw_uid, pw->pw_gid), ==, 0);
+  }
+  tb->daemon = aura_test_spawn_as (tb->daemon_user, (const char *const *) argv->pdata,
+                                   G_SUBPROCESS_FLAGS_NONE);
   aura_test_bus_wait_name (tb, AURA_BUS_NAME, TRUE);
 }
 
@@ -246,6 +363,16 @@ aura_test_bus_start_daemon (AuraTestBus *tb, ...)
   va_end (ap);
   g_ptr_array_add (extra, NULL);
   aura_test_bus_start_daemon_argv (tb, (const char *const *) extra->pdata);
+}
+
+void
+aura_test_bus_start_daemon_with_config (AuraTestBus *tb, const char *config)
+{
+  g_autofree char *path = aura_test_bus_write_file (tb, "aura-progressd.conf", config);
+  g_autofree char *arg = g_strdup_printf ("--config=%s", path);
+
+  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  aura_test_bus_start_daemon (tb, arg, NULL);
 }
 
 static void
@@ -269,8 +396,8 @@ aura_test_bus_stop_daemon (AuraTestBus *tb)
   g_clear_object (&tb->daemon);
 }
 
-static void
-remove_tree (const char *path)
+void
+aura_test_remove_tree (const char *path)
 {
   GDir *dir = g_dir_open (path, 0, NULL);
   const char *name;
@@ -278,7 +405,7 @@ remove_tree (const char *path)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
     g_autofree char *child = g_build_filename (path, name, NULL);
     if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree (child);
+      aura_test_remove_tree (child);
     else
       g_unlink (child);
   }
@@ -303,9 +430,10 @@ aura_test_bus_free (AuraTestBus *tb)
     wait_process (tb->bus_process);
     g_object_unref (tb->bus_process);
   }
-  remove_tree (tb->tmpdir);
+  aura_test_remove_tree (tb->tmpdir);
   g_free (tb->tmpdir);
   g_free (tb->address);
+  g_free (tb->daemon_user);
   g_free (tb);
 }
 
@@ -339,6 +467,33 @@ aura_test_call (sd_bus *bus, sd_bus_error *error, const char *member, const char
   reply = call_va (bus, error, member, types, ap);
   va_end (ap);
   return reply;
+}
+
+void
+aura_test_call_ok (sd_bus *bus, const char *member, const char *types, ...)
+{
+  g_autoptr(sd_bus_message) reply = NULL;
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  va_list ap;
+
+  va_start (ap, types);
+  reply = call_va (bus, &error, member, types, ap);
+  va_end (ap);
+  if (reply == NULL)
+    g_error ("%s failed: %s: %s", member, error.name, error.message);
+}
+
+GVariant *
+aura_test_get_job (sd_bus *bus, const char *job_id)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  g_autoptr(sd_bus_message) reply = aura_test_call (bus, &error, "GetJob", "s", job_id);
+  GVariant *state = NULL;
+
+  if (reply == NULL)
+    g_error ("GetJob failed: %s", error.message);
+  g_assert_cmpint (aura_bus_message_read_variant (reply, &state), ==, 1);
+  return state;
 }
 
 void
@@ -377,17 +532,10 @@ on_signal (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
   AuraTestRecorder *rec = userdata;
   AuraTestSignal *s = g_new0 (AuraTestSignal, 1);
-  GVariantBuilder b;
-  GVariant *v;
 
-  g_variant_builder_init (&b, G_VARIANT_TYPE_TUPLE);
-  while (aura_bus_message_read_variant (m, &v) > 0) {
-    g_variant_builder_add_value (&b, v);
-    g_variant_unref (v);
-  }
+  g_assert_cmpint (aura_bus_message_read_body (m, &s->body), ==, 0);
   s->member = g_strdup (sd_bus_message_get_member (m));
   s->path = g_strdup (sd_bus_message_get_path (m));
-  s->body = g_variant_ref_sink (g_variant_builder_end (&b));
   g_ptr_array_add (rec->signals, s);
   return 0;
 }

@@ -216,12 +216,11 @@ test_pipeline (void)
   g_autoptr(GVariant) events = NULL;
   /* Without coalescing every report is an event, so the sequence is exact;
    * /daemon/coalescing covers the default. */
-  g_autofree char *conf = aura_test_bus_write_file (tb, "d.conf", "[Timing]\nCoalesceIntervalMs=0\n");
-  g_autofree char *arg = g_strdup_printf ("--config=%s", conf);
+  const char *config = "[Timing]\nCoalesceIntervalMs=0\n";
   AuraTestSignal *fin;
   guint64 prev_id = 0;
 
-  aura_test_bus_start_daemon (tb, arg, NULL);
+  aura_test_bus_start_daemon_with_config (tb, config);
   rec = aura_test_recorder_new (tb->client, NULL);
   call_ok (tb->client, "StartJob", "sa{sv}", "movie-1", 2, "title", "s", "A film",
            "correlationId", "s", "corr-9");
@@ -443,10 +442,9 @@ test_retention (void)
 {
   g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
   g_autoptr(AuraTestRecorder) rec = NULL;
-  g_autofree char *conf = aura_test_bus_write_file (tb, "d.conf", "[Timing]\nRetentionSeconds=0.3\n");
-  g_autofree char *arg = g_strdup_printf ("--config=%s", conf);
+  const char *config = "[Timing]\nRetentionSeconds=0.3\n";
 
-  aura_test_bus_start_daemon (tb, arg, NULL);
+  aura_test_bus_start_daemon_with_config (tb, config);
   rec = aura_test_recorder_new (tb->client, NULL);
   start_job (tb->client, "short");
   start_job (tb->client, "long");
@@ -569,12 +567,10 @@ static void
 test_limits (void)
 {
   g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
-  g_autofree char *conf = aura_test_bus_write_file (tb, "d.conf",
-    "[Limits]\nMaxJobs=2\nMaxWarningsPerJob=2\nMaxMessageLength=100\n");
-  g_autofree char *arg = g_strdup_printf ("--config=%s", conf);
+  const char *config = "[Limits]\nMaxJobs=2\nMaxWarningsPerJob=2\nMaxMessageLength=100\n";
   g_autofree char *msg = g_strnfill (101, 'm');
 
-  aura_test_bus_start_daemon (tb, arg, NULL);
+  aura_test_bus_start_daemon_with_config (tb, config);
   start_job (tb->client, "a");
   start_job (tb->client, "b");
   aura_test_assert_call_error (tb->client, ERR_LIMIT, "StartJob", "sa{sv}", "c", 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds, and runs every test: unit,
 # integration and browser tests, the same under valgrind (but the browser
-# suite), and an ASan/UBSan build.
+# suite), an ASan/UBSan build, and a short libFuzzer run of every fuzz target.
 # Warnings are errors. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +22,14 @@ step "Tests"
 meson test -C build --print-errorlogs
 
 step "Tests under valgrind"
-meson test -C build --setup=valgrind --print-errorlogs
+meson test -C build --setup=valgrind --print-errorlogs --no-suite web --no-suite browser
 
 step "ASan/UBSan build and tests"
 [ -d build-asan ] || meson setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 ninja -C build-asan
 meson test -C build-asan --setup=asan --print-errorlogs
+
+step "Fuzzing (20 s per target, from the committed corpus)"
+tools/fuzz.sh 20
 
 step "All tests passed"

@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(gcc libc6-dev meson ninja-build pkg-config gettext
             libsystemd-dev libglib2.0-dev libjson-glib-dev libsoup-3.0-dev
             dbus-daemon dbus-bin curl)
-test_pkgs=(valgrind systemd libclang-rt-14-dev clang chromium libglib2.0-bin)
+test_pkgs=(valgrind systemd util-linux libglib2.0-bin locales libclang-rt-14-dev clang chromium man-db)
 demo_pkgs=()
 
 case "${1:-build}" in

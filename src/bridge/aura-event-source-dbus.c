@@ -224,73 +224,15 @@ parse_events (sd_bus_message *m, GError **error)
 static JsonNode *
 parse_cancel (sd_bus_message *m, const char *job_id, GError **error)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  const char *status, *message, *correlation_id, *name, *type, *pstatus, *warning;
-  int cleanup, supports;
-  int r;
+  g_autoptr(GVariant) body = NULL;
 
-  r = sd_bus_message_read (m, "ssb", &status, &message, &cleanup);
-  if (r < 0)
-    goto bad;
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "jobId");
-  json_builder_add_string_value (b, job_id);
-  json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
-  json_builder_set_member_name (b, "currentStatus");
-  json_builder_add_string_value (b, status);
-  json_builder_set_member_name (b, "cleanupScheduled");
-  json_builder_add_boolean_value (b, cleanup);
-
-  json_builder_set_member_name (b, "providerStatuses");
-  json_builder_begin_array (b);
-  r = sd_bus_message_enter_container (m, 'a', "(ssbss)");
-  while (r >= 0 &&
-         (r = sd_bus_message_read (m, "(ssbss)", &name, &type, &supports, &pstatus, &warning)) > 0) {
-    json_builder_begin_object (b);
-    json_builder_set_member_name (b, "providerName");
-    json_builder_add_string_value (b, name);
-    json_builder_set_member_name (b, "providerType");
-    json_builder_add_string_value (b, type);
-    json_builder_set_member_name (b, "supportsCancellation");
-    json_builder_add_boolean_value (b, supports);
-    json_builder_set_member_name (b, "status");
-    json_builder_add_string_value (b, pstatus);
-    /* as in the seed: the warning is left out when there is none */
-    if (warning[0] != '\0') {
-      json_builder_set_member_name (b, "warning");
-      json_builder_add_string_value (b, warning);
-    }
-    json_builder_end_object (b);
+  if (aura_bus_message_read_body (m, &body) < 0 ||
+      !g_variant_is_of_type (body, G_VARIANT_TYPE (AURA_CANCEL_REPLY_TYPE))) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                         "malformed CancelJob reply from aura-progressd");
+    return NULL;
   }
-  if (r < 0 || (r = sd_bus_message_exit_container (m)) < 0)
-    goto bad;
-  json_builder_end_array (b);
-
-  json_builder_set_member_name (b, "warnings");
-  json_builder_begin_array (b);
-  r = sd_bus_message_enter_container (m, 'a', "s");
-  while (r >= 0 && (r = sd_bus_message_read (m, "s", &warning)) > 0)
-    json_builder_add_string_value (b, warning);
-  if (r < 0 || (r = sd_bus_message_exit_container (m)) < 0)
-    goto bad;
-  json_builder_end_array (b);
-
-  r = sd_bus_message_read (m, "s", &correlation_id);
-  if (r < 0)
-    goto bad;
-  json_builder_set_member_name (b, "correlationId");
-  if (correlation_id[0] != '\0')
-    json_builder_add_string_value (b, correlation_id);
-  else
-    json_builder_add_null_value (b);
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
-
-bad:
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-               "malformed CancelJob reply from aura-progressd: %s", g_strerror (-r));
-  return NULL;
+  return aura_json_from_cancel_reply (job_id, body);
 }
 
 static void

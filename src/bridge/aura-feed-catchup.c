@@ -144,7 +144,8 @@ snapshot_from_state (JsonObject *state, const char *job_id, guint64 id)
 }
 
 /* A finished job's terminal event is its last: {jobId, status, message,
- * timestamp} with the job's lastEventId, stamped with its finishedAt. */
+ * rollbackStages (failed or cancelled), timestamp} with the job's
+ * lastEventId, stamped with its finishedAt: what the daemon sent. */
 static AuraSourceEvent *
 terminal_from_state (JsonObject *state, const char *job_id, guint64 id)
 {
@@ -156,6 +157,10 @@ terminal_from_state (JsonObject *state, const char *job_id, guint64 id)
   json_object_set_string_member (obj, "status", status);
   json_object_set_string_member (obj, "message",
                                  json_object_get_string_member_with_default (state, "message", ""));
+  /* a job that ended early names the stages to roll back */
+  if (g_strcmp0 (status, "Completed") != 0 && json_object_has_member (state, "completedStages"))
+    json_object_set_member (obj, "rollbackStages",
+                            json_node_copy (json_object_get_member (state, "completedStages")));
   json_object_set_string_member (obj, "timestamp",
                                  json_object_get_string_member_with_default (state, "finishedAt",
                                                                              ""));

@@ -125,6 +125,16 @@ load_weights (AuraConfig *config, GKeyFile *kf, GError **error)
 
   if (!g_key_file_has_group (kf, "Weights"))
     return TRUE;
+  if (g_key_file_has_key (kf, "Weights", "Learned", NULL)) {
+    g_autoptr(GError) local = NULL;
+    gboolean learned = g_key_file_get_boolean (kf, "Weights", "Learned", &local);
+    if (local != NULL) {
+      g_set_error_literal (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
+                           "[Weights] Learned must be true or false");
+      return FALSE;
+    }
+    config->learned_weights = learned;
+  }
   for (guint i = 0; i < AURA_STAGE_COUNT; i++) {
     const char *stage = aura_stage_to_string (i);
     g_autoptr(GError) local = NULL;
@@ -141,9 +151,10 @@ load_weights (AuraConfig *config, GKeyFile *kf, GError **error)
   {
     g_auto(GStrv) keys = g_key_file_get_keys (kf, "Weights", NULL, NULL);
     for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
-      if (!aura_stage_from_string (keys[i], NULL)) {
+      if (!aura_stage_from_string (keys[i], NULL) && g_strcmp0 (keys[i], "Learned") != 0) {
         g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
-                     "[Weights] unknown stage '%s'; stages are %s", keys[i], aura_stage_list ());
+                     "[Weights] unknown key '%s'; keys are Learned and the stages %s", keys[i],
+                     aura_stage_list ());
         return FALSE;
       }
     }

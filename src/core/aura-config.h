@@ -15,6 +15,9 @@ G_BEGIN_DECLS
  */
 typedef struct {
   AuraWeights weights;
+  /* [Weights] Learned: jobs without their own weights get weights from what
+   * the stages took in completed jobs, once the estimator has learned any */
+  gboolean learned_weights;
 
   /* [Limits] */
   guint max_jobs;                     /* running and retained jobs */

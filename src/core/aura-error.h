@@ -21,8 +21,11 @@ typedef enum {
   AURA_ERROR_LIMIT_EXCEEDED,
   AURA_ERROR_ACCESS_DENIED,
   AURA_ERROR_FAILED,
+  AURA_ERROR_NO_SUCH_PROVIDER,        /* appended: the codes above keep their values */
 } AuraErrorCode;
 
-GQuark aura_error_quark (void);
+/* Exported by libaura-provider, which hides every other internal symbol:
+ * its users need the quark for AURA_ERROR. */
+__attribute__ ((visibility ("default"))) GQuark aura_error_quark (void);
 
 G_END_DECLS

@@ -25,6 +25,9 @@ typedef struct {
   double (*estimate) (AuraEstimator *self, const AuraJob *job, gint64 now_mono);
   /* once, when the job reaches a terminal status */
   void   (*job_finished) (AuraEstimator *self, AuraJob *job, gint64 now_mono);
+  /* optional: weights proportional to what the stages usually take, for
+   * [Weights] Learned=true; FALSE while the estimator has nothing to offer */
+  gboolean (*default_weights) (AuraEstimator *self, AuraWeights *out);
   void   (*free) (AuraEstimator *self);
 } AuraEstimatorVTable;
 
@@ -34,6 +37,14 @@ struct _AuraEstimator {
 
 /* The seed's formula: elapsed / fraction - elapsed, unknown at 0 %. */
 AuraEstimator *aura_estimator_new_seed (void);
+
+/* Per-stage rates (FFmpeg's fps directly) plus the durations of the stages
+ * still to come, learned from completed jobs. history_path: a JSON file where
+ * the learned durations survive restarts (loaded now, written after every
+ * completed job; a corrupt file is warned about and replaced), or NULL to
+ * learn in memory only. Unknown only before the first report (and, while it
+ * has learned nothing, at 0 %). */
+AuraEstimator *aura_estimator_new_learned (const char *history_path);
 
 static inline void
 aura_estimator_free (AuraEstimator *self)

@@ -67,6 +67,19 @@ aura_job_stage_completed (const AuraJob *job, AuraStage stage)
   return (job->completed_mask & (1u << stage)) != 0;
 }
 
+GVariant *
+aura_job_completed_stages (const AuraJob *job)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_STRING_ARRAY);
+  for (guint s = 0; s < AURA_STAGE_COUNT; s++) {
+    if (aura_job_stage_completed (job, s))
+      g_variant_builder_add (&b, "s", aura_stage_to_string (s));
+  }
+  return g_variant_builder_end (&b);
+}
+
 double
 aura_job_raw_progress (const AuraJob *job)
 {

@@ -80,6 +80,8 @@ double      aura_job_raw_progress (const AuraJob *job);
 /* 0..100; 100 only when completed. */
 guint       aura_job_percent (const AuraJob *job);
 gboolean    aura_job_stage_completed (const AuraJob *job, AuraStage stage);
+/* The completed stages (the rollback markers) in stage order, as "as". */
+GVariant   *aura_job_completed_stages (const AuraJob *job);
 /* Seconds since the job started, on the monotonic clock. */
 double      aura_job_elapsed (const AuraJob *job, gint64 now_mono);
 

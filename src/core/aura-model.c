@@ -228,21 +228,17 @@ aura_model_job_snapshot (AuraModel *self, AuraJob *job)
 GVariant *
 aura_model_job_state (AuraModel *self, AuraJob *job)
 {
-  GVariantBuilder b, stages, weights;
+  GVariantBuilder b, weights;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   add_snapshot (self, job, &b);
   add_string (&b, "title", job->title);
   g_variant_builder_add (&b, "{sv}", "startedByUid", g_variant_new_uint32 (job->uid));
 
-  g_variant_builder_init (&stages, G_VARIANT_TYPE_STRING_ARRAY);
   g_variant_builder_init (&weights, G_VARIANT_TYPE ("a{sd}"));
-  for (guint s = 0; s < AURA_STAGE_COUNT; s++) {
-    if (aura_job_stage_completed (job, s))
-      g_variant_builder_add (&stages, "s", aura_stage_to_string (s));
+  for (guint s = 0; s < AURA_STAGE_COUNT; s++)
     g_variant_builder_add (&weights, "{sd}", aura_stage_to_string (s), job->weights.w[s]);
-  }
-  g_variant_builder_add (&b, "{sv}", "completedStages", g_variant_builder_end (&stages));
+  g_variant_builder_add (&b, "{sv}", "completedStages", aura_job_completed_stages (job));
   g_variant_builder_add (&b, "{sv}", "weights", g_variant_builder_end (&weights));
   add_timestamp (&b, "startedAt", job->started_real);
   if (job->finished_real != 0)
@@ -294,6 +290,10 @@ emit_simple (AuraModel *self, AuraJob *job, AuraEventType type, const char *mess
   if (type != AURA_EVENT_WARNING)
     add_string (&b, "status", aura_job_status_to_string (job->status));
   add_string (&b, "message", message);
+  /* A job that ended early leaves the output of its completed stages
+   * behind: they are what its owner rolls back. */
+  if (type == AURA_EVENT_JOB_CANCELLED || type == AURA_EVENT_JOB_FAILED)
+    g_variant_builder_add (&b, "{sv}", "rollbackStages", aura_job_completed_stages (job));
   /* A terminal event is stamped with the job's finishedAt, so that a client
    * shown the job's final state sees the same terminal event as one that
    * was streamed it live. */
@@ -567,9 +567,9 @@ aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, gu
                  "a job with id '%s' exists already; job ids must be unique", job_id);
     return NULL;
   }
-  if (!lookup_typed (options, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
-      !lookup_typed (options, "title", G_VARIANT_TYPE_STRING, &title, error) ||
-      !lookup_typed (options, "weights", G_VARIANT_TYPE ("a{sd}"), &weights_v, error))
+  if (!lookup_typed (owned, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
+      !lookup_typed (owned, "title", G_VARIANT_TYPE_STRING, &title, error) ||
+      !lookup_typed (owned, "weights", G_VARIANT_TYPE ("a{sd}"), &weights_v, error))
     return NULL;
   if (correlation != NULL &&
       !aura_check_text ("correlationId", g_variant_get_string (correlation, NULL),
@@ -581,6 +581,13 @@ aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, gu
     return NULL;
   if (weights_v != NULL && !parse_weights (weights_v, &weights, error))
     return NULL;
+  /* The job's own weights win; learned ones replace only the configured. */
+  if (weights_v == NULL && cfg->learned_weights &&
+      self->estimator->vtable->default_weights != NULL) {
+    AuraWeights learned;
+    if (self->estimator->vtable->default_weights (self->estimator, &learned))
+      weights = learned;
+  }
   if (!make_room (self, error))
     return NULL;
 
@@ -649,11 +656,11 @@ aura_model_report_progress (AuraModel *self, const char *job_id, const char *sta
                          "stage_percent must be a number from 0 to 100");
     return FALSE;
   }
-  if (!lookup_typed (details, "message", G_VARIANT_TYPE_STRING, &message, error) ||
-      !lookup_typed (details, "substageDetail", G_VARIANT_TYPE_STRING, &detail, error) ||
-      !lookup_typed (details, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
-      !lookup_count (details, "currentItem", &has_current, &current, error) ||
-      !lookup_count (details, "totalItems", &has_total, &total, error))
+  if (!lookup_typed (owned, "message", G_VARIANT_TYPE_STRING, &message, error) ||
+      !lookup_typed (owned, "substageDetail", G_VARIANT_TYPE_STRING, &detail, error) ||
+      !lookup_typed (owned, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
+      !lookup_count (owned, "currentItem", &has_current, &current, error) ||
+      !lookup_count (owned, "totalItems", &has_total, &total, error))
     return FALSE;
   if ((message != NULL &&
        !aura_check_text ("message", g_variant_get_string (message, NULL),
@@ -692,7 +699,7 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
                           const char *correlation_id, GError **error)
 {
   AuraJob *job = aura_model_get_running_job (self, job_id, error);
-  g_autofree char *detail = NULL, *message = NULL;
+  g_autofree char *detail = NULL, *message = NULL, *media = NULL;
   guint64 media_ms;
 
   if (job == NULL || !check_index ("frame", frame, "total_frames", total_frames, error) ||
@@ -715,11 +722,12 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
   }
 
   media_ms = (guint64) llround (time_seconds * 1000);
-  detail = g_strdup_printf (_("Frame %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                              ", %.1f fps, %02" G_GUINT64_FORMAT ":%02" G_GUINT64_FORMAT
-                              ":%02" G_GUINT64_FORMAT ".%03" G_GUINT64_FORMAT),
-                            frame, total_frames, fps, media_ms / 3600000, media_ms / 60000 % 60,
-                            media_ms / 1000 % 60, media_ms % 1000);
+  media = g_strdup_printf ("%02u:%02u:%02u.%03u", (unsigned) (media_ms / 3600000),
+                           (unsigned) (media_ms / 60000 % 60), (unsigned) (media_ms / 1000 % 60),
+                           (unsigned) (media_ms % 1000));
+  /* the media time is the position reached in the rendered video */
+  detail = g_strdup_printf (_("Frame %llu of %llu, %.1f fps, %s"), (unsigned long long) frame,
+                            (unsigned long long) total_frames, fps, media);
   message = g_strdup (aura_stage_describe (AURA_STAGE_RENDER));
   aura_job_set_stage_progress (job, AURA_STAGE_RENDER, (double) frame / (double) total_frames);
   aura_job_set_message (job, message);

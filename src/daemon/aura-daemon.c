@@ -15,6 +15,7 @@
 #include "aura-event-seq.h"
 #include "aura-event-store.h"
 #include "aura-id.h"
+#include "aura-log.h"
 
 /* Unique names are never reused on a bus, so cached credentials cannot go
  * stale; the cache is only bounded. */
@@ -127,11 +128,19 @@ reply_from_gerror (sd_bus_message *m, sd_bus_error *ret_error, const GError *err
   return aura_bus_error_from_gerror (ret_error, error);
 }
 
+/* Options and details have a handful of keys; far more is an attack on our
+ * memory, not a request. */
+#define MAX_DICT_VALUES 256
+
 /* Reads a trailing a{sv} argument into a GVariant. */
 static int
-read_vardict (sd_bus_message *m, GVariant **out)
+read_vardict (sd_bus_message *m, GVariant **out, sd_bus_error *ret_error)
 {
-  int r = aura_bus_message_read_variant (m, out);
+  int r = aura_bus_message_read_variant_limited (m, MAX_DICT_VALUES, out);
+
+  if (r == -E2BIG)
+    return sd_bus_error_setf (ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                              "options and details may hold at most %d values", MAX_DICT_VALUES);
   if (r == 0)
     return -EBADMSG;
   return r < 0 ? r : 0;
@@ -150,7 +159,7 @@ method_start_job (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
   int r;
 
   r = sd_bus_message_read (m, "s", &job_id);
-  if (r < 0 || (r = read_vardict (m, &options)) < 0)
+  if (r < 0 || (r = read_vardict (m, &options, ret_error)) < 0)
     return r;
   peer = aura_daemon_get_peer (self, m, ret_error);
   if (peer == NULL)
@@ -158,7 +167,6 @@ method_start_job (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
   job = aura_model_start_job (self->model, job_id, options, peer->uid, &error);
   if (job == NULL)
     return reply_from_gerror (m, ret_error, error);
-  g_debug ("job %s started by uid %u", job->id, peer->uid);
   path = aura_daemon_job_path (job->id);
   return sd_bus_reply_method_return (m, "o", path);
 }
@@ -191,7 +199,7 @@ method_report_progress (sd_bus_message *m, void *userdata, sd_bus_error *ret_err
   int r;
 
   r = sd_bus_message_read (m, "ssd", &job_id, &stage, &percent);
-  if (r < 0 || (r = read_vardict (m, &details)) < 0)
+  if (r < 0 || (r = read_vardict (m, &details, ret_error)) < 0)
     return r;
   AUTHORIZE_OR_RETURN (job_id);
   ok = aura_model_report_progress (self->model, job_id, stage, percent, details, &error);
@@ -557,6 +565,7 @@ emit_event_signal (AuraDaemon *self, AuraJob *job, AuraEvent *event)
 static void
 on_job_added (AuraModel *model, AuraJob *job, gpointer user_data)
 {
+  aura_log_job (G_LOG_LEVEL_MESSAGE, job->id, job->correlation_id, "started by uid %u", job->uid);
   aura_daemon_jobs_added (user_data, job);
 }
 
@@ -567,6 +576,11 @@ on_job_event (AuraModel *model, AuraJob *job, AuraEvent *event, gpointer user_da
 
   emit_event_signal (self, job, event);
   aura_daemon_jobs_changed (self, job, event);
+  if (aura_event_type_is_terminal (event->type)) {
+    aura_log_job (G_LOG_LEVEL_MESSAGE, job->id, job->correlation_id, "%s: %s",
+                  aura_job_status_to_string (job->status), job->message);
+    aura_daemon_cancel_job_finished (self->cancel, job);
+  }
 }
 
 static void
@@ -672,6 +686,7 @@ AuraDaemon *
 aura_daemon_new (AuraConfig *config, sd_bus *bus, const char *state_dir, GError **error)
 {
   g_autoptr(AuraEventSeq) seq = aura_event_seq_new (state_dir, error);
+  g_autofree char *durations = NULL;
   AuraDaemon *self;
   AuraEventStore *store;
 
@@ -687,8 +702,12 @@ aura_daemon_new (AuraConfig *config, sd_bus *bus, const char *state_dir, GError 
   self->peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, peer_free);
   self->job_objects = aura_daemon_jobs_table_new ();
   store = aura_event_store_new_memory (self->config.max_history, self->config.max_job_history);
+  /* What completed jobs' stages took: the ETA learns from it across
+   * restarts (the state directory exists once the event ids are there). */
+  if (state_dir != NULL)
+    durations = g_build_filename (state_dir, "stage-durations.json", NULL);
   self->model = aura_model_new (&self->config, self->clock, store, g_steal_pointer (&seq),
-                                aura_estimator_new_seed ());
+                                aura_estimator_new_learned (durations));
   aura_model_set_listener (self->model, &model_listener, self);
   self->cancel = aura_daemon_cancel_new (self);
   self->loop = g_main_loop_new (NULL, FALSE);

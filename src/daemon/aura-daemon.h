@@ -77,6 +77,8 @@ void        aura_daemon_jobs_changed (AuraDaemon *daemon, AuraJob *job, AuraEven
 /* aura-daemon-cancel.c: provider registration and orchestrated cancellation */
 AuraDaemonCancel *aura_daemon_cancel_new (AuraDaemon *daemon);
 void        aura_daemon_cancel_free (AuraDaemonCancel *cancel);
+/* Called for a job's terminal event: its providers are released. */
+void        aura_daemon_cancel_job_finished (AuraDaemonCancel *cancel, AuraJob *job);
 void        aura_daemon_cancel_job_removed (AuraDaemonCancel *cancel, AuraJob *job);
 int         aura_daemon_method_register_provider (sd_bus_message *m, void *userdata,
                                                   sd_bus_error *ret_error);

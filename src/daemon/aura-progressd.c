@@ -9,6 +9,7 @@
 
 #include "aura-bus.h"
 #include "aura-daemon.h"
+#include "aura-i18n.h"
 
 static gboolean
 on_quit_signal (gpointer user_data)
@@ -60,11 +61,10 @@ main (int argc, char **argv)
   AuraConfig config;
   sd_bus *bus;
   AuraDaemon *daemon;
+  guint sigterm_id, sigint_id;
   int code;
 
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  aura_i18n_init ();
 
   context = g_option_context_new ("- the aura-progress daemon");
   g_option_context_set_summary (context,
@@ -112,16 +112,25 @@ main (int argc, char **argv)
   daemon = aura_daemon_new (&config, bus, state_dir, &error);
   sd_bus_unref (bus);
   aura_config_clear (&config);
-  if (daemon == NULL || !aura_daemon_start (daemon, &error)) {
+  if (daemon == NULL) {
     g_printerr ("aura-progressd: %s\n", error->message);
+    return 1;
+  }
+  /* Before the name is taken: whoever sees the name may stop us at once. */
+  sigterm_id = g_unix_signal_add (SIGTERM, on_quit_signal, daemon);
+  sigint_id = g_unix_signal_add (SIGINT, on_quit_signal, daemon);
+  if (!aura_daemon_start (daemon, &error)) {
+    g_printerr ("aura-progressd: %s\n", error->message);
+    g_source_remove (sigterm_id);
+    g_source_remove (sigint_id);
     aura_daemon_free (daemon);
     return 1;
   }
-  g_unix_signal_add (SIGTERM, on_quit_signal, daemon);
-  g_unix_signal_add (SIGINT, on_quit_signal, daemon);
   g_message ("serving %s (version %s, state in %s)", AURA_BUS_NAME, PACKAGE_VERSION, state_dir);
 
   code = aura_daemon_run (daemon);
+  g_source_remove (sigterm_id);
+  g_source_remove (sigint_id);
   aura_daemon_free (daemon);
   return code;
 }

@@ -62,8 +62,10 @@ aura_bus_message_append_variant (sd_bus_message *m, GVariant *value)
   }
 }
 
+static int read_value (sd_bus_message *m, guint *budget, GVariant **out);
+
 static int
-read_container (sd_bus_message *m, char kind, const char *contents, GVariant **out)
+read_container (sd_bus_message *m, char kind, const char *contents, guint *budget, GVariant **out)
 {
   g_autofree char *type_string = NULL;
   GVariantBuilder b;
@@ -83,7 +85,7 @@ read_container (sd_bus_message *m, char kind, const char *contents, GVariant **o
   g_variant_builder_init (&b, G_VARIANT_TYPE (type_string));
   for (;;) {
     GVariant *child = NULL;
-    r = aura_bus_message_read_variant (m, &child);
+    r = read_value (m, budget, &child);
     if (r < 0) {
       g_variant_builder_clear (&b);
       return r;
@@ -102,8 +104,8 @@ read_container (sd_bus_message *m, char kind, const char *contents, GVariant **o
   return 1;
 }
 
-int
-aura_bus_message_read_variant (sd_bus_message *m, GVariant **out)
+static int
+read_value (sd_bus_message *m, guint *budget, GVariant **out)
 {
   const char *contents = NULL;
   char type;
@@ -113,6 +115,9 @@ aura_bus_message_read_variant (sd_bus_message *m, GVariant **out)
   r = sd_bus_message_peek_type (m, &type, &contents);
   if (r <= 0)
     return r;
+  if (*budget == 0)
+    return -E2BIG;
+  (*budget)--;
 
   switch (type) {
   case 'b': {
@@ -156,7 +161,7 @@ aura_bus_message_read_variant (sd_bus_message *m, GVariant **out)
     r = sd_bus_message_enter_container (m, 'v', inner_type);
     if (r < 0)
       return r;
-    r = aura_bus_message_read_variant (m, &inner);
+    r = read_value (m, budget, &inner);
     if (r <= 0)
       return r < 0 ? r : -EBADMSG;
     r = sd_bus_message_exit_container (m);
@@ -169,9 +174,42 @@ aura_bus_message_read_variant (sd_bus_message *m, GVariant **out)
   case 'r':
   case 'e': {
     g_autofree char *c = g_strdup (contents);
-    return read_container (m, type, c, out);
+    return read_container (m, type, c, budget, out);
   }
   default:
     return -EOPNOTSUPP;
   }
+}
+
+int
+aura_bus_message_read_variant (sd_bus_message *m, GVariant **out)
+{
+  guint unlimited = G_MAXUINT;
+  return read_value (m, &unlimited, out);
+}
+
+int
+aura_bus_message_read_variant_limited (sd_bus_message *m, guint max_values, GVariant **out)
+{
+  return read_value (m, &max_values, out);
+}
+
+int
+aura_bus_message_read_body (sd_bus_message *m, GVariant **out)
+{
+  GVariantBuilder b;
+  GVariant *v;
+  int r;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_TUPLE);
+  while ((r = aura_bus_message_read_variant (m, &v)) > 0) {
+    g_variant_builder_add_value (&b, v);
+    g_variant_unref (v);
+  }
+  if (r < 0) {
+    g_variant_builder_clear (&b);
+    return r;
+  }
+  *out = g_variant_ref_sink (g_variant_builder_end (&b));
+  return 0;
 }

@@ -17,4 +17,15 @@ int aura_bus_message_append_variant (sd_bus_message *m, GVariant *value);
  * *out, 0 at the end of the current container, or a negative errno. */
 int aura_bus_message_read_variant (sd_bus_message *m, GVariant **out);
 
+/* The same, but fails with -E2BIG as soon as the value holds more than
+ * @max_values values in all (containers included): a caller must not make
+ * us build a huge tree from one message. */
+int aura_bus_message_read_variant_limited (sd_bus_message *m, guint max_values, GVariant **out);
+
+/* Reads the rest of @m (from the current position to the end of the body)
+ * as one tuple, e.g. a reply "sb" as "(sb)"; callers check its type with
+ * g_variant_is_of_type(). Returns 0 and sets *out (not floating), or a
+ * negative errno. */
+int aura_bus_message_read_body (sd_bus_message *m, GVariant **out);
+
 G_END_DECLS

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <gio/gio.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include "aura-bus.h"
@@ -108,6 +110,7 @@ static const struct {
   { AURA_ERROR_LIMIT_EXCEEDED, AURA_DBUS_ERROR_LIMIT_EXCEEDED, ENOBUFS },
   { AURA_ERROR_ACCESS_DENIED, SD_BUS_ERROR_ACCESS_DENIED, EACCES },
   { AURA_ERROR_FAILED, SD_BUS_ERROR_FAILED, EIO },
+  { AURA_ERROR_NO_SUCH_PROVIDER, AURA_DBUS_ERROR_NO_SUCH_PROVIDER, ENOENT },
 };
 
 int
@@ -140,4 +143,28 @@ aura_bus_set_gerror (GError **error, const sd_bus_error *bus_error, int r)
                          bus_error->message != NULL ? bus_error->message : bus_error->name);
   else
     g_set_error_literal (error, AURA_ERROR, AURA_ERROR_FAILED, g_strerror (r < 0 ? -r : r));
+}
+
+int
+aura_bus_call (sd_bus *bus, sd_bus_message *m, uint64_t usec, sd_bus_error *ret_error,
+               sd_bus_message **reply)
+{
+  /* a fault must never wait; blocking it makes the kernel kill the process */
+  static const int faults[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
+  static const int interactive[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+  sigset_t held, saved;
+  int r;
+
+  sigfillset (&held);
+  for (guint i = 0; i < G_N_ELEMENTS (faults); i++)
+    sigdelset (&held, faults[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (interactive); i++) {
+    struct sigaction sa;
+    if (sigaction (interactive[i], NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+      sigdelset (&held, interactive[i]);
+  }
+  pthread_sigmask (SIG_BLOCK, &held, &saved);
+  r = sd_bus_call (bus, m, usec, ret_error, reply);
+  pthread_sigmask (SIG_SETMASK, &saved, NULL);
+  return r;
 }
