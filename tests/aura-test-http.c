@@ -11,9 +11,8 @@
 
 /* ---- the bridge process ------------------------------------------------ */
 
-/* Reads the line the bridge prints once it listens. */
-static AuraTestBridge *
-bridge_new (GSubprocess *process)
+AuraTestBridge *
+aura_test_bridge_new (GSubprocess *process)
 {
   AuraTestBridge *bridge = g_new0 (AuraTestBridge, 1);
   g_autoptr(GDataInputStream) out = NULL;
@@ -78,7 +77,7 @@ aura_test_bridge_start_argv (AuraTestBus *tb, const char *const *extra)
   g_autoptr(GSubprocessLauncher) launcher = bridge_launcher ();
   g_autoptr(GPtrArray) argv = bridge_argv (tb, extra, TRUE);
 
-  return bridge_new (aura_test_spawn_with_launcher (launcher, (const char *const *) argv->pdata));
+  return aura_test_bridge_new (aura_test_spawn_with_launcher (launcher, (const char *const *) argv->pdata));
 }
 
 AuraTestBridge *
@@ -96,7 +95,7 @@ aura_test_bridge_start_activated (AuraTestBus *tb, GSocket *listener)
 
   g_assert_cmpint (fd, >=, 0);
   g_subprocess_launcher_take_fd (launcher, fd, 3);
-  return bridge_new (aura_test_spawn_prefixed (launcher, prefix,
+  return aura_test_bridge_new (aura_test_spawn_prefixed (launcher, prefix,
                                                (const char *const *) argv->pdata));
 }
 

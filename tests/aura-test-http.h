@@ -23,6 +23,9 @@ typedef struct {
 AuraTestBridge *aura_test_bridge_start (AuraTestBus *tb, ...) G_GNUC_NULL_TERMINATED;
 AuraTestBridge *aura_test_bridge_start_argv (AuraTestBus *tb, const char *const *extra);
 /* SIGTERM and a clean exit (status 0: no valgrind or sanitizer finding). */
+/* Takes a bridge spawned by the caller (stdout piped) and reads where it
+ * listens from its first line. */
+AuraTestBridge *aura_test_bridge_new (GSubprocess *process);
 /* Started the way systemd does socket activation: @listener as fd 3,
  * LISTEN_FDS=1 and LISTEN_PID set to the bridge's pid. */
 AuraTestBridge *aura_test_bridge_start_activated (AuraTestBus *tb, GSocket *listener);

@@ -3,6 +3,7 @@
  * aura-progressd and aura-sse-bridge binaries, and real HTTP clients
  * (libsoup's client for streams and requests, raw sockets for what no
  * well-behaved client sends and for clients that stop reading). */
+#include <signal.h>
 #include <string.h>
 
 #include "aura-bus-variant.h"
@@ -641,6 +642,12 @@ test_finished (void)
   o = event_object (aura_test_sse_nth (failed, NULL, 1), &n2);
   g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "Failed");
   g_assert_cmpstr (json_object_get_string_member (o, "message"), ==, "TTS quota exhausted");
+  {
+    g_autoptr(GPtrArray) hist = history (env, "job-2",
+                                         event_id (aura_test_sse_nth (failed, NULL, 1)) - 1);
+    g_assert_cmpstr (aura_test_sse_nth (failed, NULL, 1)->data, ==,
+                     ((HistoryEvent *) hist->pdata[0])->json);
+  }
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1233,6 +1240,145 @@ test_daemon_restart (void)
 
 /* ---- cancel ------------------------------------------------------------ */
 
+/* A provider process (tests/test-provider.c, built on libaura-provider). */
+typedef struct {
+  GSubprocess *proc;
+  GDataInputStream *out;
+} Provider;
+
+static Provider *
+provider_start (AuraTestBus *tb, const char *job, const char *mode, const char *name,
+                const char *type)
+{
+  g_autofree char *address = g_strdup_printf ("--address=%s", tb->address);
+  g_autofree char *job_arg = g_strdup_printf ("--job=%s", job);
+  g_autofree char *mode_arg = g_strdup_printf ("--mode=%s", mode);
+  g_autofree char *name_arg = g_strdup_printf ("--name=%s", name);
+  g_autofree char *type_arg = g_strdup_printf ("--type=%s", type);
+  const char *argv[] = { aura_test_program ("AURA_TEST_PROVIDER"), address, job_arg, mode_arg,
+                         name_arg, type_arg, NULL };
+  Provider *p = g_new0 (Provider, 1);
+
+  p->proc = aura_test_spawn (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  p->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p->proc));
+  /* it says READY once registered (a blocking read waits for that event) */
+  for (;;) {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *line = g_data_input_stream_read_line (p->out, NULL, NULL, &error);
+    g_assert_no_error (error);
+    if (line == NULL)
+      g_error ("provider %s ended before it registered", name);
+    if (g_str_has_prefix (line, "READY"))
+      break;
+  }
+  return p;
+}
+
+static void
+provider_stop (Provider *p)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_send_signal (p->proc, SIGTERM);
+  g_subprocess_wait (p->proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (p->proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (p->proc), ==, 0);
+  g_object_unref (p->out);
+  g_object_unref (p->proc);
+  g_free (p);
+}
+
+static JsonObject *
+provider_status (JsonArray *statuses, const char *name)
+{
+  for (guint i = 0; i < json_array_get_length (statuses); i++) {
+    JsonObject *o = json_array_get_object_element (statuses, i);
+    if (g_strcmp0 (json_object_get_string_member (o, "providerName"), name) == 0)
+      return o;
+  }
+  g_error ("no provider %s in the cancel response", name);
+}
+
+#define NOT_SUPPORTED_WARNING \
+  "Provider LegacyProvider (LLM) does not support cancellation. Operation may continue until completion."
+
+/* The seed's example, from a real cancellation: one provider that cancels,
+ * one that cannot. */
+static void
+test_cancel (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--heartbeat-interval=600", NULL);
+  g_autoptr(AuraTestSse) sse = NULL;
+  g_autoptr(AuraTestResponse) res = NULL;
+  g_autoptr(JsonNode) node = NULL, ended = NULL;
+  JsonObject *o, *tts, *llm;
+  JsonArray *statuses, *warnings;
+  Provider *eleven, *legacy;
+
+  start_job (env, "film");
+  eleven = provider_start (env->tb, "film", "cancellable", "ElevenLabs", "TTS");
+  legacy = provider_start (env->tb, "film", "not-cancellable", "LegacyProvider", "LLM");
+  sse = open_stream (env, "/api/jobs/film/events", NULL);
+  aura_test_sse_wait_events (sse, NULL, 1);
+
+  res = fetch (env, "POST", "/api/jobs/film/cancel", NULL);
+  g_assert_cmpuint (res->status, ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (res->headers, NULL), ==,
+                   "application/json");
+  node = aura_test_response_json (res);
+  o = json_node_get_object (node);
+  g_assert_cmpstr (json_object_get_string_member (o, "jobId"), ==, "film");
+  g_assert_cmpstr (json_object_get_string_member (o, "message"), ==,
+                   "All providers cancelled or reported as not supporting cancellation");
+  g_assert_cmpstr (json_object_get_string_member (o, "currentStatus"), ==, "Canceled");
+  g_assert_cmpuint (json_node_get_value_type (json_object_get_member (o, "cleanupScheduled")), ==,
+                    G_TYPE_BOOLEAN);
+  g_assert_cmpstr (json_object_get_string_member (o, "correlationId"), ==, "corr-1");
+  statuses = json_object_get_array_member (o, "providerStatuses");
+  g_assert_cmpuint (json_array_get_length (statuses), ==, 2);
+  tts = provider_status (statuses, "ElevenLabs");
+  g_assert_cmpstr (json_object_get_string_member (tts, "providerType"), ==, "TTS");
+  g_assert_true (json_object_get_boolean_member (tts, "supportsCancellation"));
+  g_assert_cmpstr (json_object_get_string_member (tts, "status"), ==, "Cancelled");
+  g_assert_false (json_object_has_member (tts, "warning"));
+  llm = provider_status (statuses, "LegacyProvider");
+  g_assert_cmpstr (json_object_get_string_member (llm, "providerType"), ==, "LLM");
+  g_assert_false (json_object_get_boolean_member (llm, "supportsCancellation"));
+  g_assert_cmpstr (json_object_get_string_member (llm, "status"), ==, "NotSupported");
+  g_assert_cmpstr (json_object_get_string_member (llm, "warning"), ==, NOT_SUPPORTED_WARNING);
+  warnings = json_object_get_array_member (o, "warnings");
+  g_assert_cmpuint (json_array_get_length (warnings), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (warnings, 0), ==, NOT_SUPPORTED_WARNING);
+
+  /* the stream tells the end and ends */
+  aura_test_sse_wait_eof (sse);
+  g_assert_cmpuint (aura_test_sse_count (sse, "job-cancelled"), ==, 1);
+  event_object (aura_test_sse_nth (sse, "job-cancelled", 0), &ended);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ended), "status"), ==,
+                   "Canceled");
+
+  /* a new stream of the cancelled job rebuilds its terminal event from the
+   * state (rollbackStages included): the very event the daemon sent */
+  {
+    g_autoptr(AuraTestSse) after = open_stream (env, "/api/jobs/film/events", NULL);
+    AuraTestSseEvent *live = aura_test_sse_nth (sse, "job-cancelled", 0);
+    g_autoptr(GPtrArray) hist = history (env, "film", event_id (live) - 1);
+    aura_test_sse_wait_eof (after);
+    g_assert_cmpstr (aura_test_sse_nth (after, "job-cancelled", 0)->data, ==, live->data);
+    g_assert_cmpstr (live->data, ==, ((HistoryEvent *) hist->pdata[0])->json);
+    g_assert_nonnull (strstr (live->data, "\"rollbackStages\":"));
+  }
+
+  /* cancelling again: the job no longer runs */
+  {
+    g_autoptr(AuraTestResponse) again = fetch (env, "POST", "/api/jobs/film/cancel", NULL);
+    assert_json_error (again, 409, "not-running");
+  }
+  provider_stop (eleven);
+  provider_stop (legacy);
+}
+
 static void
 test_cancel_errors (void)
 {
@@ -1246,20 +1392,65 @@ test_cancel_errors (void)
 
   env = env_new (NULL, arg, NULL);
   start_job (env, "job-1");
+  start_job (env, "done");
+  complete (env, "done");
   {
     g_autoptr(AuraTestResponse) a = fetch (env, "POST", "/api/jobs/job-1/cancel", no_token);
     g_autoptr(AuraTestResponse) b = fetch (env, "POST", "/api/jobs/job-1/cancel", wrong);
     g_autoptr(AuraTestResponse) c = fetch (env, "POST", "/api/jobs/bad%20id/cancel", right);
-    g_autoptr(AuraTestResponse) d = fetch (env, "POST", "/api/jobs/job-1/cancel", right);
+    g_autoptr(AuraTestResponse) d = fetch (env, "POST", "/api/jobs/nope/cancel", right);
+    g_autoptr(AuraTestResponse) e = fetch (env, "POST", "/api/jobs/done/cancel", right);
     assert_json_error (a, 401, "unauthorized");
     g_assert_true (g_str_has_prefix (soup_message_headers_get_one (a->headers, "WWW-Authenticate"),
                                      "Bearer"));
     assert_json_error (b, 401, "unauthorized");
     assert_json_error (c, 400, "invalid-job-id");
-    /* with the token, the request reaches the daemon */
-    g_assert_cmpuint (d->status, !=, 401);
-    g_assert_cmpstr (soup_message_headers_get_content_type (d->headers, NULL), ==,
-                     "application/json");
+    assert_json_error (d, 404, "no-such-job");
+    assert_json_error (e, 409, "not-running");
+    /* a refused request changed nothing */
+    g_assert_cmpuint (job_last_event_id (env, "job-1"), ==, 1);
+  }
+  {
+    g_autoptr(AuraTestResponse) ok = fetch (env, "POST", "/api/jobs/job-1/cancel", right);
+    g_autoptr(JsonNode) node = aura_test_response_json (ok);
+    g_assert_cmpuint (ok->status, ==, 200);
+    g_assert_cmpstr (json_object_get_string_member (json_node_get_object (node), "currentStatus"),
+                     ==, "Canceled");
+  }
+}
+
+/* On a bus like the system bus, a bridge that runs as a user who may not
+ * cancel other users' jobs (and is no operator) gets the daemon's
+ * AccessDenied: 403. */
+static void
+test_cancel_forbidden (void)
+{
+  g_autoptr(AuraTestBus) tb = aura_test_bus_new_system_like ();
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(SoupSession) session = aura_test_session_new ();
+  g_autoptr(AuraTestBridge) bridge = NULL;
+  g_autofree char *address = NULL, *u = NULL;
+  const char *const as_nobody[] = { "setpriv", "--reuid=65534", "--regid=65534",
+                                    "--clear-groups", "--", NULL };
+  const char *argv[] = { aura_test_program ("AURA_SSE_BRIDGE"), NULL, "--listen=127.0.0.1:0",
+                         NULL };
+
+  aura_test_bus_start_daemon (tb, NULL);
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "film", 0);   /* as root */
+  address = g_strdup_printf ("--address=%s", tb->address);
+  argv[1] = address;
+  bridge = aura_test_bridge_new (aura_test_spawn_prefixed (launcher, as_nobody, argv));
+  u = aura_test_bridge_url (bridge, "/api/jobs/film/cancel");
+  {
+    g_autoptr(AuraTestResponse) res = aura_test_fetch (session, "POST", u, NULL, NULL);
+    assert_json_error (res, 403, "access-denied");
+  }
+  {
+    /* reading stays open to everyone */
+    g_autofree char *state_url = aura_test_bridge_url (bridge, "/api/jobs/film");
+    g_autoptr(AuraTestResponse) res = aura_test_fetch (session, "GET", state_url, NULL, NULL);
+    g_assert_cmpuint (res->status, ==, 200);
   }
 }
 
@@ -1530,7 +1721,9 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/multiplex", test_multiplex);
   g_test_add_func ("/bridge/all-jobs", test_all_jobs);
   g_test_add_func ("/bridge/daemon-restart", test_daemon_restart);
+  g_test_add_func ("/bridge/cancel", test_cancel);
   g_test_add_func ("/bridge/cancel-errors", test_cancel_errors);
+  g_test_add_func ("/bridge/cancel-forbidden", test_cancel_forbidden);
   g_test_add_func ("/bridge/cors", test_cors);
   g_test_add_func ("/bridge/other-origins", test_other_origins);
   g_test_add_func ("/bridge/json-api", test_json_api);
