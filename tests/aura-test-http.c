@@ -590,15 +590,18 @@ aura_test_raw_send_until_closed (GSocket *socket, const char *data, gsize len)
   g_socket_set_blocking (socket, TRUE);
 }
 
-char *
-aura_test_raw_read_all (GSocket *socket)
+
+/* Reads until @stop (NULL: until the server closes the connection). */
+static char *
+raw_read_until (GSocket *socket, const char *stop)
 {
   GString *out = g_string_new (NULL);
   char buf[8192];
 
-  for (;;) {
+  while (stop == NULL || !g_str_has_suffix (out->str, stop)) {
     g_autoptr(GError) error = NULL;
-    gssize n = g_socket_receive (socket, buf, sizeof buf, NULL, &error);
+    /* byte by byte up to a marker, so that nothing after it is consumed */
+    gssize n = g_socket_receive (socket, buf, stop != NULL ? 1 : sizeof buf, NULL, &error);
     if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
       g_error ("the bridge neither answered nor closed the connection in %d s",
                RAW_TIMEOUT_SECONDS);
@@ -610,19 +613,13 @@ aura_test_raw_read_all (GSocket *socket)
 }
 
 char *
+aura_test_raw_read_all (GSocket *socket)
+{
+  return raw_read_until (socket, NULL);
+}
+
+char *
 aura_test_raw_read_headers (GSocket *socket)
 {
-  GString *out = g_string_new (NULL);
-  char c;
-
-  while (!g_str_has_suffix (out->str, "\r\n\r\n")) {
-    g_autoptr(GError) error = NULL;
-    gssize n = g_socket_receive (socket, &c, 1, NULL, &error);
-    if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-      g_error ("the bridge sent no headers in %d s", RAW_TIMEOUT_SECONDS);
-    if (n <= 0)
-      break;
-    g_string_append_c (out, c);
-  }
-  return g_string_free (out, FALSE);
+  return raw_read_until (socket, "\r\n\r\n");
 }

@@ -124,42 +124,22 @@ static const char no_coalescing[] = "[Timing]\nCoalesceIntervalMs=0\n";
 /* ---- the daemon side --------------------------------------------------- */
 
 static void
-call_ok (sd_bus *bus, const char *member, const char *types, ...)
-{
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  va_list ap;
-  int r;
-
-  r = sd_bus_message_new_method_call (bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                      member);
-  g_assert_cmpint (r, >=, 0);
-  va_start (ap, types);
-  r = sd_bus_message_appendv (m, types, ap);
-  va_end (ap);
-  g_assert_cmpint (r, >=, 0);
-  r = sd_bus_call (bus, m, 0, &error, &reply);
-  if (r < 0)
-    g_error ("%s failed: %s: %s", member, error.name, error.message);
-}
-
-static void
 start_job (Env *env, const char *id)
 {
-  call_ok (env->tb->client, "StartJob", "sa{sv}", id, 1, "correlationId", "s", "corr-1");
+  aura_test_call_ok (env->tb->client, "StartJob", "sa{sv}", id, 1, "correlationId", "s", "corr-1");
 }
 
 static void
 report (Env *env, const char *id, const char *stage, double percent, const char *message)
 {
-  call_ok (env->tb->client, "ReportProgress", "ssda{sv}", id, stage, percent, 1, "message", "s",
+  aura_test_call_ok (env->tb->client, "ReportProgress", "ssda{sv}", id, stage, percent, 1, "message", "s",
            message);
 }
 
 static void
 complete (Env *env, const char *id)
 {
-  call_ok (env->tb->client, "CompleteJob", "s", id);
+  aura_test_call_ok (env->tb->client, "CompleteJob", "s", id);
 }
 
 /* The daemon's history of a job: (type, id, payload as the API's JSON). */
@@ -334,7 +314,7 @@ test_stream_live (void)
 
   /* live events as they happen; a line break in a payload stays inside the
    * JSON string, so every event has exactly one data: line */
-  call_ok (env->tb->client, "ReportProgress", "ssda{sv}", "job-1", "script", 50.0, 4,
+  aura_test_call_ok (env->tb->client, "ReportProgress", "ssda{sv}", "job-1", "script", 50.0, 4,
            "message", "s", "Writing\nthe script", "substageDetail", "s", "chunk 2/4",
            "currentItem", "u", 2, "totalItems", "u", 4);
   aura_test_sse_wait_events (sse, NULL, 2);
@@ -347,7 +327,7 @@ test_stream_live (void)
   g_assert_cmpint (json_object_get_int_member (o, "totalItems"), ==, 4);
   g_assert_null (strchr (aura_test_sse_nth (sse, NULL, 1)->data, '\n'));
 
-  call_ok (env->tb->client, "AddWarning", "ss", "job-1", "Low disk space");
+  aura_test_call_ok (env->tb->client, "AddWarning", "ss", "job-1", "Low disk space");
   aura_test_sse_wait_events (sse, "warning", 1);
   o = event_object (aura_test_sse_nth (sse, "warning", 0), &n2);
   g_assert_cmpstr (json_object_get_string_member (o, "jobId"), ==, "job-1");
@@ -461,7 +441,7 @@ test_replay (void)
   g_clear_pointer (&a, aura_test_sse_free);
   for (int i = 1; i <= 4; i++)
     report (env, "job-1", "tts", i * 20.0, "speaking");
-  call_ok (env->tb->client, "AddWarning", "ss", "job-1", "voice fallback");
+  aura_test_call_ok (env->tb->client, "AddWarning", "ss", "job-1", "voice fallback");
 
   /* it comes back with the last id it had, and gets exactly what it missed
    * and then what happens live */
@@ -512,13 +492,9 @@ test_replay (void)
 static guint64
 job_last_event_id (Env *env, const char *job_id)
 {
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  g_autoptr(sd_bus_message) reply = aura_test_call (env->tb->client, &error, "GetJob", "s", job_id);
-  g_autoptr(GVariant) state = NULL;
+  g_autoptr(GVariant) state = aura_test_get_job (env->tb->client, job_id);
   guint64 id = 0;
 
-  g_assert_nonnull (reply);
-  g_assert_cmpint (aura_bus_message_read_variant (reply, &state), ==, 1);
   g_assert_true (g_variant_lookup (state, "lastEventId", "t", &id));
   return id;
 }
@@ -635,7 +611,7 @@ test_finished (void)
 
   /* a failed job ends with job-failed and its message */
   start_job (env, "job-2");
-  call_ok (env->tb->client, "FailJob", "ss", "job-2", "TTS quota exhausted");
+  aura_test_call_ok (env->tb->client, "FailJob", "ss", "job-2", "TTS quota exhausted");
   failed = open_stream (env, "/api/jobs/job-2/events", NULL);
   aura_test_sse_wait_eof (failed);
   g_assert_cmpstr (aura_test_sse_nth (failed, NULL, 1)->type, ==, "job-failed");
@@ -1058,7 +1034,7 @@ test_multiplex (void)
   report (env, "b", "script", 20.0, "b writes");
   report (env, "c", "script", 20.0, "c writes");
   report (env, "a", "tts", 10.0, "a speaks");
-  call_ok (env->tb->client, "AddWarning", "ss", "b", "b warns");
+  aura_test_call_ok (env->tb->client, "AddWarning", "ss", "b", "b warns");
   complete (env, "a");
   aura_test_sse_wait_events (m, "job-completed", 1);
   g_assert_cmpuint (aura_test_sse_count (m, NULL), ==, 7);

@@ -219,11 +219,14 @@ aura_feed_event (AuraFeed *self, AuraSourceEvent *event, GBytes **frame)
     return;
   if (self->catchup != NULL || self->needs_catchup) {
     g_ptr_array_add (self->buffer, aura_source_event_ref (event));
-    if (self->buffer->len > MAX_BUFFERED_EVENTS && self->catchup != NULL) {
+    if (self->buffer->len > MAX_BUFFERED_EVENTS) {
+      /* the next catch-up fetches them from history */
       g_debug ("a catch-up fell %u events behind; starting over", self->buffer->len);
-      g_clear_pointer (&self->catchup, aura_feed_catchup_free);
       g_ptr_array_set_size (self->buffer, 0);
-      start_catchup (self);
+      if (self->catchup != NULL) {
+        g_clear_pointer (&self->catchup, aura_feed_catchup_free);
+        start_catchup (self);
+      }
     }
     return;
   }
