@@ -248,11 +248,12 @@ test_format (void)
   g_assert_cmpstr (out->str, ==, "id: 1\nevent: x\ndata: a\ndata: \n\n");
 
   /* a heartbeat has no id */
-  hb = aura_sse_heartbeat_new (1764168000123000, "daemon-unavailable");
+  hb = aura_sse_heartbeat_new (1764168000123000, "daemon-unavailable", 2.5);
   hb_text = g_bytes_get_data (hb, NULL);
   g_assert_cmpstr (hb_text, ==,
                    "event: heartbeat\n"
-                   "data: {\"timestamp\":\"2025-11-26T14:40:00.123Z\",\"status\":\"daemon-unavailable\"}\n\n");
+                   "data: {\"timestamp\":\"2025-11-26T14:40:00.123Z\",\"status\":\"daemon-unavailable\","
+                   "\"intervalSeconds\":2.5}\n\n");
 }
 
 /* ---- one job's stream, live -------------------------------------------- */
@@ -396,6 +397,7 @@ test_heartbeat (void)
       JsonObject *o = event_object (hb, &node);
       g_assert_null (hb->id);         /* a heartbeat has no id: */
       g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "alive");
+      g_assert_cmpfloat (json_object_get_double_member (o, "intervalSeconds"), ==, 0.2);
       g_assert_true (g_str_has_suffix (json_object_get_string_member (o, "timestamp"), "Z"));
       if (i > 0) {
         gint64 gap = hb->received_us - aura_test_sse_nth (sse, "heartbeat", i - 1)->received_us;

@@ -120,7 +120,8 @@ on_heartbeat (gpointer user_data)
     return G_SOURCE_CONTINUE;
   frame = aura_sse_heartbeat_new (g_get_real_time (),
                                   aura_event_source_is_available (self->source)
-                                    ? "alive" : "daemon-unavailable");
+                                    ? "alive" : "daemon-unavailable",
+                                  (double) self->config.heartbeat_interval_us / G_USEC_PER_SEC);
   for (GList *l = self->feeds.head; l != NULL; l = l->next)
     aura_feed_heartbeat (l->data, frame);
   return G_SOURCE_CONTINUE;

@@ -39,7 +39,7 @@ aura_sse_append_retry (GString *out, guint retry_ms)
 }
 
 GBytes *
-aura_sse_heartbeat_new (gint64 real_time_us, const char *status)
+aura_sse_heartbeat_new (gint64 real_time_us, const char *status, double interval_seconds)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) node = NULL;
@@ -52,6 +52,8 @@ aura_sse_heartbeat_new (gint64 real_time_us, const char *status)
   json_builder_add_string_value (b, ts);
   json_builder_set_member_name (b, "status");
   json_builder_add_string_value (b, status);
+  json_builder_set_member_name (b, "intervalSeconds");
+  json_builder_add_double_value (b, interval_seconds);
   json_builder_end_object (b);
   node = json_builder_get_root (b);
   data = aura_json_to_string (node);

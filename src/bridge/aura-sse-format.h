@@ -18,8 +18,10 @@ void    aura_sse_append_event (GString *out, const char *type, guint64 id, const
 void    aura_sse_append_source_event (GString *out, AuraSourceEvent *event);
 /* The reconnection delay hint browsers honour. */
 void    aura_sse_append_retry (GString *out, guint retry_ms);
-/* A heartbeat: `{timestamp, status}` without an id; @status is "alive" or
- * "daemon-unavailable". */
-GBytes *aura_sse_heartbeat_new (gint64 real_time_us, const char *status);
+/* A heartbeat: `{timestamp, status, intervalSeconds}` without an id;
+ * @status is "alive" or "daemon-unavailable". The interval lets a client's
+ * watchdog follow the bridge's (it declares a stream dead after missing a
+ * few). */
+GBytes *aura_sse_heartbeat_new (gint64 real_time_us, const char *status, double interval_seconds);
 
 G_END_DECLS
