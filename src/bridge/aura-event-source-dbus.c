@@ -48,11 +48,19 @@ struct _AuraSourceCall {
   GQueue *queue;                      /* which one */
   sd_bus_slot *slot;                  /* while in flight */
   guint idle_id;                      /* while failing without a bus */
+  gboolean urgent;                    /* completing an event of the inbox */
+  sd_bus_message *reply;              /* answered, waiting in the inbox */
+  struct _InboxItem *item;            /* ... as this item */
 };
 
-typedef struct {
-  AuraSourceEvent *event;
-  gboolean enrich;                    /* still to be completed from history */
+/* The inbox holds, in the order they arrived, the events of the signals
+ * and the answers to calls: an answer is delivered after every event the
+ * daemon sent before it. Callers rely on that: what a call reports is
+ * never older than what they have already been told. */
+typedef struct _InboxItem {
+  AuraSourceEvent *event;             /* or */
+  AuraSourceCall *call;               /* an answered call */
+  gboolean enrich;                    /* the event is still to be completed from history */
 } InboxItem;
 
 struct _DbusSource {
@@ -122,6 +130,12 @@ static void
 call_free (AuraSourceCall *call)
 {
   call_unlink (call);
+  if (call->item != NULL) {
+    g_queue_remove (&call->source->inbox, call->item);
+    g_free (call->item);
+  }
+  if (call->reply != NULL)
+    sd_bus_message_unref (call->reply);
   sd_bus_slot_unref (call->slot);
   if (call->idle_id != 0)
     g_source_remove (call->idle_id);
@@ -296,8 +310,16 @@ on_call_reply (sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
   DbusSource *self = call->source;
 
   call_unlink (call);
-  call_complete (call, reply);
-  call_free (call);
+  if (!call->urgent && !g_queue_is_empty (&self->inbox)) {
+    InboxItem *item = g_new0 (InboxItem, 1);
+    item->call = call;
+    call->item = item;
+    call->reply = sd_bus_message_ref (reply);
+    g_queue_push_tail (&self->inbox, item);
+  } else {
+    call_complete (call, reply);
+    call_free (call);
+  }
   pump_calls (self);
   return 0;
 }
@@ -424,6 +446,7 @@ get_events (DbusSource *self, const char *job_id, guint64 after_id, gboolean urg
 {
   AuraSourceCall *call = call_new (self, CALL_GET_EVENTS, job_id, urgent);
 
+  call->urgent = urgent;
   call->after = after_id;
   call->func.events = func;
   call->user_data = user_data;
@@ -493,6 +516,10 @@ set_available (DbusSource *self, gboolean available)
 static void
 inbox_item_free (InboxItem *item)
 {
+  if (item->call != NULL) {
+    item->call->item = NULL;        /* ends without a callback */
+    call_free (item->call);
+  }
   aura_source_event_unref (item->event);
   g_free (item);
 }
@@ -524,6 +551,15 @@ pump_inbox (DbusSource *self)
   InboxItem *head;
 
   while (self->enrich_call == NULL && (head = g_queue_peek_head (&self->inbox)) != NULL) {
+    if (head->call != NULL) {
+      AuraSourceCall *call = head->call;
+      g_queue_pop_head (&self->inbox);
+      call->item = NULL;
+      g_free (head);
+      call_complete (call, call->reply);
+      call_free (call);
+      continue;
+    }
     if (head->enrich && self->inbox.length <= MAX_INBOX && self->bus != NULL) {
       self->enrich_call = get_events (self, head->event->job_id, head->event->id - 1, TRUE,
                                       on_enriched, self);
