@@ -327,6 +327,21 @@ test_stream_live (void)
   g_assert_cmpint (json_object_get_int_member (o, "currentItem"), ==, 2);
   g_assert_cmpint (json_object_get_int_member (o, "totalItems"), ==, 4);
   g_assert_null (strchr (aura_test_sse_nth (sse, NULL, 1)->data, '\n'));
+  /* the snapshot built from the job's state has the fields of a live event */
+  {
+    g_autoptr(GList) snapshot_keys = json_object_get_members (json_node_get_object (n0));
+    g_autoptr(GList) live_keys = json_object_get_members (o);
+    GString *a = g_string_new (NULL), *b = g_string_new (NULL);
+    snapshot_keys = g_list_sort (snapshot_keys, (GCompareFunc) strcmp);
+    live_keys = g_list_sort (live_keys, (GCompareFunc) strcmp);
+    for (GList *l = snapshot_keys; l != NULL; l = l->next)
+      g_string_append_printf (a, "%s ", (const char *) l->data);
+    for (GList *l = live_keys; l != NULL; l = l->next)
+      g_string_append_printf (b, "%s ", (const char *) l->data);
+    g_assert_cmpstr (a->str, ==, b->str);
+    g_string_free (a, TRUE);
+    g_string_free (b, TRUE);
+  }
 
   aura_test_call_ok (env->tb->client, "AddWarning", "ss", "job-1", "Low disk space");
   aura_test_sse_wait_events (sse, "warning", 1);

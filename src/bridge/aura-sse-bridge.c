@@ -15,16 +15,11 @@
 #include "aura-bus.h"
 #include "aura-web-resources.h"
 
-typedef struct {
-  GMainLoop *loop;
-} Context;
-
 static gboolean
 on_quit_signal (gpointer user_data)
 {
-  Context *ctx = user_data;
   g_message ("stopping");
-  g_main_loop_quit (ctx->loop);
+  g_main_loop_quit (user_data);
   return G_SOURCE_CONTINUE;
 }
 
@@ -151,11 +146,10 @@ main (int argc, char **argv)
   AuraBridgeConfig config;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
   AuraBridge *bridge;
-  Context ctx = { NULL };
   uint64_t watchdog_usec = 0;
   guint watchdog_id = 0;
-  int code = 0;
 
   setlocale (LC_ALL, "");
   /* stdout says where the bridge listens, for scripts; logs go to stderr */
@@ -252,20 +246,19 @@ main (int argc, char **argv)
     fflush (stdout);
   }
 
-  ctx.loop = g_main_loop_new (NULL, FALSE);
-  g_unix_signal_add (SIGTERM, on_quit_signal, &ctx);
-  g_unix_signal_add (SIGINT, on_quit_signal, &ctx);
+  loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGTERM, on_quit_signal, loop);
+  g_unix_signal_add (SIGINT, on_quit_signal, loop);
   if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec > 0)
     watchdog_id = g_timeout_add ((guint) MAX (watchdog_usec / 2000, 1), on_watchdog, NULL);
   sd_notify (0, "READY=1\nSTATUS=Serving events");
 
-  g_main_loop_run (ctx.loop);
+  g_main_loop_run (loop);
 
   sd_notify (0, "STOPPING=1");
   if (watchdog_id != 0)
     g_source_remove (watchdog_id);
   aura_bridge_free (bridge);
   aura_web_unregister_resource ();
-  g_main_loop_unref (ctx.loop);
-  return code;
+  return 0;
 }
