@@ -31,6 +31,16 @@ typedef struct {
  * stdout is a pseudo-terminal that many columns wide; otherwise a pipe.
  * stderr is a pipe. */
 AuraTestProc *aura_test_proc_start (const char *const *argv, guint pty_columns);
+/* Starts argv the way a terminal window runs a command: in a session of its
+ * own whose controlling terminal is a pseudo-terminal @columns wide (its
+ * stdin and stdout), so that aura_test_proc_type (p, "\003") is a Ctrl-C.
+ * @env: VAR=VALUE strings added to the environment (NULL-terminated, may be
+ * NULL). Not wrapped: for scripts, which start the programs under test
+ * themselves. */
+AuraTestProc *aura_test_proc_start_terminal (const char *const *argv, const char *const *env,
+                                             guint columns);
+/* Types @keys into its terminal. */
+void          aura_test_proc_type (AuraTestProc *p, const char *keys);
 /* Waits for the exit and the end of its output; returns the exit status. A
  * crash, a sanitizer abort or a valgrind finding (exit status 33) fails the
  * test. */
