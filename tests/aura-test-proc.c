@@ -156,6 +156,12 @@ aura_test_proc_start_terminal (const char *const *argv, const char *const *env, 
   return proc_start (launcher, (const char *const *) full->pdata, argv[0], FALSE, master);
 }
 
+AuraTestProc *
+aura_test_proc_start_tool (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return proc_start (launcher, argv, argv[0], FALSE, -1);
+}
+
 void
 aura_test_proc_type (AuraTestProc *p, const char *keys)
 {

@@ -39,6 +39,10 @@ AuraTestProc *aura_test_proc_start (const char *const *argv, guint pty_columns);
  * themselves. */
 AuraTestProc *aura_test_proc_start_terminal (const char *const *argv, const char *const *env,
                                              guint columns);
+/* Starts argv through @launcher (which it takes; set up by the caller with
+ * G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE and, say, an
+ * environment). Not wrapped: for tools and shells, not programs under test. */
+AuraTestProc *aura_test_proc_start_tool (GSubprocessLauncher *launcher, const char *const *argv);
 /* Types @keys into its terminal. */
 void          aura_test_proc_type (AuraTestProc *p, const char *keys);
 /* Waits for the exit and the end of its output; returns the exit status. A
