@@ -17,27 +17,11 @@
 #   AURA_DEMO_BUILDDIR  the build directory (default build; set up if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-src=$PWD
 port=${AURA_DEMO_PORT:-8080}
 speed=${AURA_DEMO_SPEED:-1}
 builddir=${AURA_DEMO_BUILDDIR:-build}
 [[ $port =~ ^[0-9]+$ ]] && [ "$port" -le 65535 ] ||
   { echo "demo.sh: AURA_DEMO_PORT must be a port number (0 to 65535), not '$port'" >&2; exit 2; }
-
-tools/deps.sh demo
-
-programs=(src/daemon/aura-progressd src/bridge/aura-sse-bridge src/ctl/aura-progressctl
-          src/demo/aura-demo)
-if [ ! -f "$builddir/build.ninja" ]; then
-  echo "Setting up $builddir/ and building (the first time takes a minute or two)..."
-  meson setup "$builddir" >/dev/null
-fi
-build_log=$(mktemp)
-if ! ninja -C "$builddir" "${programs[@]}" >"$build_log" 2>&1; then
-  cat "$build_log" >&2; rm -f "$build_log"; exit 1
-fi
-rm -f "$build_log"
-bin=$(cd "$builddir" && pwd)/src
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/aura-demo-XXXXXX")
 pids=()          # the services, in the order they started
@@ -78,6 +62,16 @@ die() {
   [ -z "${2:-}" ] || tail -n 20 "$run/$2.log" >&2 2>/dev/null || true
   exit 1
 }
+
+tools/deps.sh demo
+programs=(src/daemon/aura-progressd src/bridge/aura-sse-bridge src/ctl/aura-progressctl
+          src/demo/aura-demo)
+if [ ! -f "$builddir/build.ninja" ]; then
+  echo "Setting up $builddir/ and building (the first time takes a minute or two)..."
+  meson setup "$builddir" >/dev/null
+fi
+ninja -C "$builddir" "${programs[@]}" >"$run/build.log" 2>&1 || die "the build failed" build
+bin=$(cd "$builddir" && pwd)/src
 
 # start NAME COMMAND...: runs COMMAND in its own session, its output to
 # $run/NAME.log. start_piped: the same, but its standard output goes through
