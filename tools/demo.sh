@@ -26,7 +26,22 @@ builddir=${AURA_DEMO_BUILDDIR:-build}
 run=$(mktemp -d "${TMPDIR:-/tmp}/aura-demo-XXXXXX")
 pids=()          # the services, in the order they started
 names=()
+readers=()       # the cats that copy the services' output to their logs
 watch_pid=""
+
+# The watch in the foreground is ended without the `wait` builtin: after a
+# trap has interrupted `wait PID`, bash 5.2 can hang in a second `wait PID`.
+stop_watch() {
+  local i
+  [ -n "$watch_pid" ] || return 0
+  kill -TERM "$watch_pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$watch_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$watch_pid" 2>/dev/null || true
+  watch_pid=""
+}
 
 # Ctrl-C in the terminal reaches this script and the watch in the foreground
 # only: the services run in sessions of their own (setsid), so that they stop
@@ -35,16 +50,13 @@ watch_pid=""
 on_exit() {
   local status=$? failed=() rc i
   trap '' INT TERM HUP
-  if [ -n "$watch_pid" ]; then
-    kill -TERM "$watch_pid" 2>/dev/null || true
-    wait "$watch_pid" 2>/dev/null || true
-  fi
+  stop_watch
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill -TERM "${pids[i]}" 2>/dev/null || true
     rc=0; wait "${pids[i]}" 2>/dev/null || rc=$?
     [ "$rc" -eq 0 ] || failed+=("${names[i]}")
   done
-  wait 2>/dev/null || true        # the readers of the services' output
+  for i in "${readers[@]}"; do wait "$i" 2>/dev/null || true; done
   if [ ${#failed[@]} -gt 0 ]; then
     echo "demo.sh: did not stop cleanly: ${failed[*]}; their logs:" >&2
     for name in "${failed[@]}"; do tail -n 20 "$run/$name.log" >&2 2>/dev/null || true; done
@@ -94,6 +106,7 @@ read_first() {
   exec {fd}<"$run/$1.out"
   IFS= read -r -u "$fd" line || true
   cat <&"$fd" >>"$run/$1.log" &
+  readers+=($!)
   exec {fd}<&-
 }
 
@@ -118,8 +131,7 @@ start_bridge() {
 }
 start_bridge "$port"
 if [ -z "$url" ] && [ "$port" != 0 ] && grep -q "in use" "$run/bridge.log"; then
-  wait "${pids[-1]}" || true
-  unset 'pids[-1]' 'names[-1]'
+  unset 'pids[-1]' 'names[-1]'     # it has exited
   rm -f "$run/bridge.out" "$run/bridge.log"
   echo "Port $port on 127.0.0.1 is taken by another program: the bridge listens on a free port instead."
   start_bridge 0
@@ -160,23 +172,29 @@ Ctrl-C stops everything.
 
 EOF
 
-# Follows a job until it ends, then the newest running one.
+# Follows a job until it ends, then the newest running one. From here on a
+# signal only says "stop": the loop ends and the script exits the normal
+# way, never from a trap that interrupted `wait` (bash cannot always wait
+# again from there).
+stop=0
+trap 'stop=1' INT TERM HUP
 ctl="$bin/ctl/aura-progressctl"
 job=$first
-while :; do
+while [ "$stop" -eq 0 ]; do
   echo "aura-progressctl watch $job"
   "$ctl" --address="$address" watch "$job" &
   watch_pid=$!
   rc=0; wait "$watch_pid" || rc=$?
+  [ "$stop" -eq 0 ] || break        # Ctrl-C: the trap interrupted wait
   watch_pid=""
   case $rc in
     0|3|4) ;;                       # it completed, failed or was cancelled
-    130) exit 0 ;;                  # Ctrl-C
+    130|143) break ;;               # interrupted
     *) die "aura-progressctl watch $job exited with status $rc" daemon ;;
   esac
   echo
   next=""
-  while [ -z "$next" ]; do
+  while [ -z "$next" ] && [ "$stop" -eq 0 ]; do
     next=$("$ctl" --address="$address" list |
            awk '$2 == "Running" && $1 ~ /^video-[0-9]+$/ { sub("video-", "", $1); print $1 }' |
            sort -n | tail -n 1)
@@ -185,3 +203,4 @@ while :; do
   done
   job=video-$next
 done
+exit 0
