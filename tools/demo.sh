@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole system on a private
 # bus: aura-progressd, aura-sse-bridge (on 127.0.0.1:8080, or
-# $AURA_BRIDGE_LISTEN) and a demo job. Ctrl-C stops everything.
+# $AURA_BRIDGE_LISTEN) and aura-demo ($AURA_DEMO_JOBS jobs at a time, default
+# 3, at $AURA_DEMO_SPEED, default 1: about a minute each). Ctrl-C stops
+# everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,30 +38,19 @@ pids+=($!)
 while [ ! -s "$run_dir/bridge" ]; do sleep 0.05; done
 url=$(sed -n 's/^Listening on //p' "$run_dir/bridge" | head -1)
 
-call() { busctl --address="$address" call org.aura.Progress /org/aura/Progress org.aura.Progress "$@" >/dev/null; }
-
-job="demo-$(date +%s)"
 echo
-echo "aura-progressd runs on a private bus, aura-sse-bridge at $url. Try, in another terminal:"
-echo "  curl -N ${url}api/jobs/$job/events"
+echo "aura-progressd runs on a private bus, aura-sse-bridge at $url. Open $url in a"
+echo "browser to watch the jobs and cancel them, or try, in another terminal:"
+echo "  curl -N ${url}api/events"
 echo "  curl ${url}api/jobs"
 echo "  busctl --address='$address' monitor org.aura.Progress"
-echo "or open $url in a browser."
 echo
-call StartJob 'sa{sv}' "$job" 1 title s "Demo video"
-echo "Job $job started; it runs in 5 s (Ctrl-C to stop)..."
-sleep 5
-for stage in planning script tts visuals compose render finalize; do
-  for pct in 25 50 75 100; do
-    call ReportProgress 'ssda{sv}' "$job" "$stage" "$pct" 0
-    percent=$(busctl --address="$address" get-property org.aura.Progress \
-      "/org/aura/Progress/jobs/$(echo "$job" | sed 's/-/_2d/g')" org.aura.Progress.Job Percent | cut -d' ' -f2)
-    printf '\r  %-9s %3s %%' "$stage" "$percent"
-    sleep 0.3
-  done
-  call MarkStageCompleted ss "$job" "$stage"
-done
-call CompleteJob s "$job"
-printf '\r  %-9s %3s %%\n' done 100
-echo "The daemon and the bridge keep running; Ctrl-C stops them."
+
+# The demo pipeline: a few jobs at a time, a new one whenever one ends
+# (completed, failed or cancelled from the page), until Ctrl-C.
+jobs="${AURA_DEMO_JOBS:-3}"
+speed="${AURA_DEMO_SPEED:-1}"
+echo "aura-demo runs $jobs jobs at a time at speed $speed (Ctrl-C stops everything):"
+build/src/demo/aura-demo --address="$address" --jobs="$jobs" --speed="$speed" --loop &
+pids+=($!)
 wait
