@@ -49,8 +49,8 @@ after(async () => {
   if (browser)
     await browser.close();
   if (system) {
-    const codes = await system.stop();
-    assert.equal(codes.daemon, 0, 'the daemon exits cleanly');
+    assert.deepEqual(await system.stop(), { bridge: 0, daemon: 0 },
+                     'the bridge and the daemon exit cleanly');
   }
   if (dir)
     await rm(dir, { recursive: true, force: true });
