@@ -138,7 +138,8 @@ static void
 on_catchup_done (const AuraFeedCatchupResult *result, const GError *error, gpointer user_data)
 {
   AuraFeed *self = user_data;
-  g_autoptr(AuraFeedCatchup) catchup = g_steal_pointer (&self->catchup);
+  /* the catch-up is over: it is freed when this returns */
+  g_autoptr(AuraFeedCatchup) finished G_GNUC_UNUSED = g_steal_pointer (&self->catchup);
   g_autoptr(GPtrArray) events = NULL;
   GHashTableIter iter;
   gpointer key;
