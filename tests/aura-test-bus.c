@@ -98,11 +98,11 @@ aura_test_spawn (const char *const *argv, GSubprocessFlags flags)
   return aura_test_spawn_as (NULL, argv, flags);
 }
 
-/* The wrapper (valgrind) in front of the program; setpriv in front of both
- * when another user runs it (the wrapper must see the program, not
- * setpriv). */
+/* The wrapper (valgrind) in front of the program, and @prefix (setpriv for
+ * another user, a shell that sets LISTEN_PID) in front of both: the wrapper
+ * must see the program, not what runs it. */
 static GSubprocess *
-spawn_wrapped (GSubprocessLauncher *launcher, const char *user, const char *const *argv)
+spawn_wrapped (GSubprocessLauncher *launcher, const char *const *prefix, const char *const *argv)
 {
   g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) wrapper = NULL;
@@ -111,13 +111,8 @@ spawn_wrapped (GSubprocessLauncher *launcher, const char *user, const char *cons
 
   if (wrap != NULL && wrap[0] != '\0' && !g_shell_parse_argv (wrap, NULL, &wrapper, &error))
     g_error ("AURA_TEST_WRAPPER: %s", error->message);
-  if (user != NULL) {
-    g_ptr_array_add (full, g_strdup ("setpriv"));
-    g_ptr_array_add (full, g_strdup_printf ("--reuid=%s", user));
-    g_ptr_array_add (full, g_strdup_printf ("--regid=%s", user_group (user)));
-    g_ptr_array_add (full, g_strdup ("--clear-groups"));
-    g_ptr_array_add (full, g_strdup ("--"));
-  }
+  for (guint i = 0; prefix != NULL && prefix[i] != NULL; i++)
+    g_ptr_array_add (full, g_strdup (prefix[i]));
   for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
     g_ptr_array_add (full, g_strdup (wrapper[i]));
   for (guint i = 0; argv[i] != NULL; i++)
@@ -130,8 +125,23 @@ GSubprocess *
 aura_test_spawn_as (const char *user, const char *const *argv, GSubprocessFlags flags)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *reuid = NULL, *regid = NULL;
+  const char *prefix[] = { "setpriv", NULL, NULL, "--clear-groups", "--", NULL };
 
-  return spawn_wrapped (launcher, user, argv);
+  if (user == NULL)
+    return spawn_wrapped (launcher, NULL, argv);
+  reuid = g_strdup_printf ("--reuid=%s", user);
+  regid = g_strdup_printf ("--regid=%s", user_group (user));
+  prefix[1] = reuid;
+  prefix[2] = regid;
+  return spawn_wrapped (launcher, prefix, argv);
+}
+
+GSubprocess *
+aura_test_spawn_prefixed (GSubprocessLauncher *launcher, const char *const *prefix,
+                          const char *const *argv)
+{
+  return spawn_wrapped (launcher, prefix, argv);
 }
 
 GSubprocess *
@@ -144,6 +154,12 @@ GSubprocess *
 aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags)
 {
   return spawn_argv (argv, flags);
+}
+
+GSubprocess *
+aura_test_spawn_tool_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return spawn_with_launcher (launcher, argv);
 }
 
 gboolean

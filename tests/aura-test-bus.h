@@ -53,6 +53,10 @@ GSubprocess *aura_test_spawn (const char *const *argv, GSubprocessFlags flags);
  * pseudo-terminal, environment). */
 GSubprocess *aura_test_spawn_with_launcher (GSubprocessLauncher *launcher,
                                             const char *const *argv);
+/* The same with @prefix put in front of the wrapper, e.g. a shell that sets
+ * LISTEN_PID to its own pid and execs the rest. */
+GSubprocess *aura_test_spawn_prefixed (GSubprocessLauncher *launcher, const char *const *prefix,
+                                       const char *const *argv);
 /* The same as another user (by name or uid; setpriv, so root only), with
  * that user's primary group and no supplementary groups. */
 GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
@@ -60,6 +64,9 @@ GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
 /* Spawns a tool that is not under test (busctl, ...) without the wrapper;
  * it dies with the test too. */
 GSubprocess *aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags);
+/* The same with a launcher the caller has set up (environment, descriptors). */
+GSubprocess *aura_test_spawn_tool_with_launcher (GSubprocessLauncher *launcher,
+                                                 const char *const *argv);
 /* Whether the tests run slowly (under valgrind): timing bounds relax. */
 gboolean     aura_test_is_slow (void);
 /* The path of a program under test from its environment variable. */

@@ -414,7 +414,6 @@ test_errors (void)
     g_assert_cmpstr (c->err.buf->str, ==, expected);
   }
   {
-    g_autofree char *err = NULL;
     g_autoptr(AuraTestProc) c = ctl_start (NULL, "--address=unix:path=/nonexistent/bus", "list", NULL);
     g_assert_cmpint (aura_test_proc_wait (c), ==, 5);
     g_assert_cmpstr (c->err.buf->str, ==,

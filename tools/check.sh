@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds, and runs every test: unit and
-# integration tests, the same under valgrind, an ASan/UBSan build, and a
-# short libFuzzer run of every fuzz target.
+# Installs what the tests need, builds, and runs every test: unit,
+# integration and browser tests, the same under valgrind (but the browser
+# suite), an ASan/UBSan build, and a short libFuzzer run of every fuzz target.
 # Warnings are errors. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +11,17 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Installing packages"
 tools/deps.sh test
 
+step "Installing the browser tests' npm packages (package-lock.json)"
+npm ci --no-audit --no-fund
+
 step "Building (warnings are errors)"
-[ -d build ] || meson setup build --werror >/dev/null
+# build/ may come from tools/demo.sh, set up before the test tools were
+# installed (valgrind, man, node): set it up again so that meson finds them
+if [ -f build/build.ninja ]; then
+  meson setup --reconfigure --werror build >/dev/null
+else
+  meson setup build --werror >/dev/null
+fi
 ninja -C build
 
 step "Tests"

@@ -9,7 +9,8 @@ seconds=${1:-20}
 
 [ -d build-fuzz ] || CC=clang meson setup build-fuzz --werror -Dfuzzing=true -Dtests=false \
   -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
-ninja -C build-fuzz >/dev/null
+ninja -C build-fuzz fuzz/fuzz-id fuzz/fuzz-json fuzz/fuzz-model | grep -v '^\[' || true
+[ -x build-fuzz/fuzz/fuzz-model ] || { echo "the fuzz targets did not build" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/aura-fuzz-XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -21,25 +21,38 @@
  *   size: how many items (chunks, scenes, images, frames) the stages so far
  *         reported, relative to their usual count.
  *
- * The fit is a small ridge regression pulled towards "half of each carries
- * over", so that a short history gives moderate answers and a long one its
+ * The fit is a small ridge regression pulled towards "half of the pace
+ * carries over, and the size in full" (a job twice the size takes twice as
+ * long), so that a short history gives moderate answers and a long one its
  * own. Before any job has completed, a ten-minute job split by the weights
  * stands in for the history and the job's own pace carries over in full,
  * which is the seed's assumption, only per stage.
  *
  * Current stage: seconds per unit of progress from the stage's own reports,
  * blended with a prior (the expected duration, or what FFmpeg's own average
- * fps says). Two rates are kept, over the whole stage and over a decaying
- * recent window; the recent one takes over only when the two differ by more
- * than noise, so that uneven items do not shake the estimate but a real
- * change of speed (a slower fallback provider, an fps that drifts) shows
- * within about one window. A report that took far longer than the stage's
- * rate (a stuck image) is capped, so that one outlier does not make every
- * item after it look slow.
+ * fps says) weighted by how uncertain each is: the prior counts as much as
+ * the reports that would be as uncertain as it is, which the history tells
+ * (how far the stage strayed from the fit). A guess that is usually off by
+ * half gives way after an item or two; FFmpeg's fps counts as one report.
+ * Two rates are kept, over the whole stage and over a decaying recent window;
+ * the recent one takes over only when the two differ by more than noise, so
+ * that uneven items do not shake the estimate but a real change of speed (a
+ * slower fallback provider, an fps that drifts) shows within about one
+ * window. A report that took far longer than the stage's rate (a stuck image)
+ * is capped, so that one outlier does not make every item after it look
+ * slow; the first report of a stage is compared with the prior instead.
+ * While an item takes longer than expected, the estimate grows with it: an
+ * item that has overrun its expected time is expected to overrun about as
+ * much again.
  *
  * Time between two reports of different stages is split between them by how
  * much work each still had, so that the first report of a stage at 5 % does
  * not make that stage look infinitely fast.
+ *
+ * What clients see moves only when the estimate moves out of a band of a few
+ * percent of the time left around it, and then only to the band's edge: the
+ * noise of single items does not shake the ETA, and it never lags the
+ * estimate by more than the band.
  */
 #include <math.h>
 #include <string.h>
@@ -55,13 +68,25 @@
 #define N_FEATURES 3
 #define RIDGE 2.0
 #define PRIOR_PACE 0.5
-#define PRIOR_SIZE 0.5
+/* size carries over in full: twice the items, twice the time */
+#define PRIOR_SIZE 1.0
 #define PACE_PSEUDO_SHARE 0.2
-/* The stage's prior counts as this much of the stage observed at its pace. */
+/* The stage's prior counts as many of the stage's reports as would be as
+ * uncertain as it is: (noise of a report / noise of the prior)^2, at most
+ * PRIOR_FRACTION of the stage. The prior's noise is the spread of the
+ * stage's duration around what the fit predicted at its start, over the
+ * history, pulled towards SIGMA_PRIOR as if SIGMA_N0 jobs had shown it;
+ * SIGMA_COLD before any job has completed. */
 #define PRIOR_FRACTION 0.25
+#define SIGMA_PRIOR 0.5
+#define SIGMA_N0 2.0
+#define SIGMA_COLD 1.0
 /* A report that came more than this many times later than the stage's
  * reports usually do, with progress that took more than this many times the
- * stage's rate (a stuck item), counts as only this slow. */
+ * stage's rate (a stuck item), counts as only this slow. The first report
+ * of a stage, with no other to compare with, is late when it took this many
+ * times (or, for an uncertain prior, two of its sigmas) longer than the
+ * prior expects, and then counts as what the prior expects. */
 #define WINSOR 3.0
 /* The recent rate of the current stage: reports fade out of it with this
  * time constant. It replaces the stage's overall rate as far as the two
@@ -75,11 +100,16 @@
 #define SEG_SIGMA0 0.3
 #define NOISE_FLOOR 0.05
 #define NOISE_K 3.0
-/* What is left of the noise is smoothed out of the predicted end with a time
- * constant of this share of the time left (a few seconds at most for a
- * short job), except when a stage starts or FFmpeg first reports its fps:
- * those are news, not noise, and are shown at once. */
-#define SMOOTH_SHARE 0.01
+/* What is left of the noise is held back by a band of this share of the time
+ * left around the estimate: the predicted end clients see moves only when
+ * the estimate leaves the band, and then to the band's edge. (An exponential
+ * smoothing lags a trend without bound and calms only what is averaged
+ * away; the band lags by at most its width and ignores every wiggle inside
+ * it.) */
+#define HOLD_SHARE 0.04
+/* While nothing is reported, the item under way never counts as less than
+ * this share of its expected time. */
+#define ITEM_FLOOR 0.25
 /* In learned weights, no stage gets less than this share (percent). */
 #define MIN_LEARNED_WEIGHT 0.5
 /* Writing the history is durable (two fsyncs, a millisecond or more on the
@@ -126,6 +156,9 @@ typedef struct {
   /* coef[c][s]: log duration of stage s >= c from the features at the start
    * of stage c */
   double coef[AURA_STAGE_COUNT][AURA_STAGE_COUNT][N_FEATURES];
+  /* squared log deviation of each stage's duration from what the fit
+   * predicted at its start: how far its prior can be trusted */
+  double sigma2[AURA_STAGE_COUNT];
 } Learned;
 
 static double
@@ -276,6 +309,22 @@ learned_refresh (Learned *self)
       memcpy (self->coef[c][s], b, sizeof b);
     }
   }
+
+  for (guint s = 0; s < AURA_STAGE_COUNT; s++) {
+    double res2 = 0;
+
+    for (guint j = 0; j < n; j++) {
+      const AuraStageRecord *r = aura_stage_history_get (self->history, j);
+      double x[N_FEATURES], z = 0;
+      features (self, NULL, s, r->seconds, r->items, x);
+      for (guint i = 0; i < N_FEATURES; i++)
+        z += self->coef[s][s][i] * x[i];
+      z -= log ((r->seconds[s] + 1) / (self->usual_seconds[s] + 1));
+      res2 += z * z;
+    }
+    self->sigma2[s] = n > 0 ? (res2 + SIGMA_N0 * SIGMA_PRIOR * SIGMA_PRIOR) / (n + SIGMA_N0)
+                            : SIGMA_COLD * SIGMA_COLD;
+  }
 }
 
 /* The expected duration of stage s >= c from features x at the start of c. */
@@ -316,15 +365,32 @@ stage_prior (Learned *self, const AuraJob *job, const EtaJob *d)
   return MAX (predict (self, job, job->stage, job->stage, x), 1);
 }
 
+/* The share of the stage a report usually brings: the item under way. */
+static double
+report_share (const AuraJob *job, const EtaJob *d)
+{
+  if (d->n_segments > 0 && d->all_df > 0)
+    return d->all_df / d->n_segments;
+  if (job->has_items && job->total_items > 0)
+    return 1.0 / job->total_items;
+  return 0.1;
+}
+
 /* Seconds per unit of stage fraction: the stage's rate, blended with the
- * prior as if PRIOR_FRACTION of the stage had run at the prior's pace; the
- * recent rate takes over as far as it differs by more than noise and rests
- * on enough reports. */
+ * prior as if the prior were as many reports as are as uncertain as it is;
+ * the recent rate takes over as far as it differs by more than noise and
+ * rests on enough reports. */
 static double
 stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d)
 {
   double prior = stage_prior (self, job, d);
-  double whole = (d->all_dt + PRIOR_FRACTION * prior) / (d->all_df + PRIOR_FRACTION);
+  /* the squared log noise of one report's rate */
+  double sigma2 = (d->dev2 + 2 * SEG_SIGMA0 * SEG_SIGMA0) / (d->n_dev + 2);
+  /* FFmpeg's average fps is a measurement like a report; a predicted
+   * duration is as uncertain as the history says */
+  double prior_sigma2 = job->has_fps && d->fps > 0 ? sigma2 : self->sigma2[job->stage];
+  double weight = MIN (sigma2 / prior_sigma2 * report_share (job, d), PRIOR_FRACTION);
+  double whole = (d->all_dt + weight * prior) / (d->all_df + weight);
   double recent, change, w;
 
   if (d->sum_df <= 0 || d->sum_dt <= 0)
@@ -332,32 +398,37 @@ stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d)
   recent = d->sum_dt / d->sum_df;
   change = fabs (log (recent / whole));
   {
-    double sigma = sqrt ((d->dev2 + 2 * SEG_SIGMA0 * SEG_SIGMA0) / (d->n_dev + 2));
-    double noise = MAX (sigma / sqrt (MAX (d->sum_n, 1)), NOISE_FLOOR);
+    double noise = MAX (sqrt (sigma2) / sqrt (MAX (d->sum_n, 1)), NOISE_FLOOR);
     w = CLAMP ((change - NOISE_K * noise) / (NOISE_K * noise), 0, 1);
   }
   return exp (w * log (recent) + (1 - w) * log (whole));
 }
 
 /* Seconds the current stage still needs; *floor is what it can never be less
- * than while the stage runs (a share of the item under way). */
+ * than while nothing is reported: a share of the item under way, which never
+ * counts as done before it is reported, and once that item is overdue, the
+ * work not yet started plus the overrun. */
 static double
 current_stage_remaining (Learned *self, const AuraJob *job, const EtaJob *d, gint64 now,
                          double *floor)
 {
-  double f = job->stage_fraction, per, left, chunk, since_change;
+  double f = job->stage_fraction, per, chunk, expected, rest, since_change, item;
 
   *floor = 0;
   if (stage_done (job, job->stage) || f >= 1)
     return 0;
   per = stage_time_per_fraction (self, job, d);
-  left = (1 - f) * per;
-  /* The work since the last report is under way: count it, but never let a
-   * stuck item bring the stage to zero. */
-  chunk = MIN (1 - f, job->has_items && job->total_items > 0 ? 1.0 / job->total_items : 0.1);
+  /* the item under way (what the next report usually brings) and the rest */
+  chunk = MIN (1 - f, report_share (job, d));
+  expected = chunk * per;
+  rest = (1 - f - chunk) * per;
   since_change = seconds (MAX (now - d->change_mono, 0));
-  *floor = 0.25 * chunk * per;
-  return MAX (left - since_change, *floor);
+  /* The item takes what is left of its expected time; one that has overrun
+   * it (a stuck image, a hung request) is expected to overrun about as much
+   * again, so that the estimate grows while it hangs instead of running out. */
+  item = MAX (MAX (expected - since_change, since_change - expected), ITEM_FLOOR * expected);
+  *floor = since_change > expected ? rest + since_change - expected : ITEM_FLOOR * expected;
+  return rest + item;
 }
 
 /* The remaining time from the current evidence; *floor is what it can never
@@ -431,7 +502,6 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
   EtaJob *d = job->estimator_data;
   double dt = seconds (MAX (now - d->last_mono, 0));
   double f = job->stage_fraction, raw, floor;
-  gboolean news;
 
   if (job->has_items && job->total_items > 0)
     d->items[job->stage] = job->total_items;
@@ -466,7 +536,18 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
        * reports at its interval: that is a change of speed, not an item
        * stuck.) */
       double cap = WINSOR * seg_df * stage_time_per_fraction (self, job, d);
-      gboolean late = d->n_segments > 0 && seg_dt > WINSOR * d->all_dt / d->n_segments;
+      gboolean late;
+
+      if (d->n_segments > 0) {
+        late = seg_dt > WINSOR * d->all_dt / d->n_segments;
+      } else {
+        /* The first report has no other to compare with: it is late when
+         * it took far longer than even a pessimistic reading of the prior
+         * allows, and then says no more than the prior did. */
+        double expected = seg_df * stage_time_per_fraction (self, job, d);
+        late = seg_dt > MAX (WINSOR, exp (2 * sqrt (self->sigma2[job->stage]))) * expected;
+        cap = expected;
+      }
 
       if (!late)
         cap = seg_dt;
@@ -490,7 +571,6 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
     }
   }
 
-  news = job->stage != d->stage || (job->has_fps && job->fps > 0 && d->fps == 0);
   if (job->has_fps && job->fps > 0 && job->total_frames > 0)
     d->fps = job->fps;
   d->stage = job->stage;
@@ -503,10 +583,11 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
     d->have_end = FALSE;
   } else {
     double end = seconds (now - job->started_mono) + raw;
-    if (!d->have_end || news)
+    double band = HOLD_SHARE * raw;
+    if (!d->have_end)
       d->end = end;
     else
-      d->end += (1 - exp (-dt / MAX (SMOOTH_SHARE * raw, 1e-3))) * (end - d->end);
+      d->end = CLAMP (d->end, end - band, end + band);
     d->have_end = TRUE;
   }
 }

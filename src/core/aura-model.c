@@ -303,7 +303,11 @@ emit_simple (AuraModel *self, AuraJob *job, AuraEventType type, const char *mess
    * behind: they are what its owner rolls back. */
   if (type == AURA_EVENT_JOB_CANCELLED || type == AURA_EVENT_JOB_FAILED)
     add_value (&b, "rollbackStages", aura_job_completed_stages (job));
-  add_timestamp (&b, "timestamp", aura_clock_real (self->clock));
+  /* A terminal event is stamped with the job's finishedAt, so that a client
+   * shown the job's final state sees the same terminal event as one that
+   * was streamed it live. */
+  add_timestamp (&b, "timestamp", aura_event_type_is_terminal (type) ? job->finished_real
+                                                                     : aura_clock_real (self->clock));
   emit (self, job, type, &b);
 }
 

@@ -51,16 +51,20 @@ JsonNode *
 aura_json_from_event_payload (const char *event_type, GVariant *payload)
 {
   JsonNode *node = aura_json_from_variant (payload);
-  JsonObject *obj;
 
   if (g_strcmp0 (event_type, "step-progress") != 0 || !JSON_NODE_HOLDS_OBJECT (node))
     return node;
-  obj = json_node_get_object (node);
+  aura_json_fill_progress_nulls (json_node_get_object (node));
+  return node;
+}
+
+void
+aura_json_fill_progress_nulls (JsonObject *obj)
+{
   for (guint i = 0; i < G_N_ELEMENTS (progress_optional_keys); i++) {
     if (!json_object_has_member (obj, progress_optional_keys[i]))
       json_object_set_null_member (obj, progress_optional_keys[i]);
   }
-  return node;
 }
 
 static void

@@ -14,6 +14,8 @@ G_BEGIN_DECLS
  * every field. */
 JsonNode *aura_json_from_variant (GVariant *value);
 JsonNode *aura_json_from_event_payload (const char *event_type, GVariant *payload);
+/* Adds the absent optional fields of a step-progress payload as null. */
+void      aura_json_fill_progress_nulls (JsonObject *obj);
 
 /* The GVariant type of CancelJob's reply: (current_status, message,
  * cleanup_scheduled, provider_statuses (name, type, supports_cancellation,
