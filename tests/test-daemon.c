@@ -477,7 +477,7 @@ test_report_details (void)
   aura_test_bus_start_daemon (tb, NULL);
   bus = tb->client;
   start_job (bus, "d");
-  call_ok (bus, "ReportProgress", "ssda{sv}", "d", "compose", 40.0, 8,
+  aura_test_call_ok (bus, "ReportProgress", "ssda{sv}", "d", "compose", 40.0, 8,
            "future", "a{sv}", 1, "nested", "as", 2, "x", "y",
            "message", "s", "Composing scene 3",
            "substageDetail", "s", "Scene 3 of 8",
@@ -486,7 +486,7 @@ test_report_details (void)
            "correlationId", "s", "corr-1",
            "message", "s", "not this one",
            "other", "u", 7);
-  state = get_job (bus, "d");
+  state = aura_test_get_job (bus, "d");
   g_assert_cmpstr (lookup_s (state, "stage"), ==, "compose");
   g_assert_cmpstr (lookup_s (state, "message"), ==, "Composing scene 3");
   g_assert_cmpstr (lookup_s (state, "substageDetail"), ==, "Scene 3 of 8");
@@ -497,7 +497,7 @@ test_report_details (void)
 
   /* without details the stage's own description, and no items */
   report (bus, "d", "render", 10);
-  state = get_job (bus, "d");
+  state = aura_test_get_job (bus, "d");
   g_assert_cmpstr (lookup_s (state, "message"), ==, "Rendering video");
   g_assert_false (g_variant_lookup (state, "currentItem", "u", NULL));
   g_assert_false (g_variant_lookup (state, "substageDetail", "&s", NULL));
