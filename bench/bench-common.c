@@ -80,7 +80,14 @@ die_with_parent (gpointer user_data)
 GSubprocess *
 bench_spawn (BenchBus *bb, const char *const *argv, gboolean under_test)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  return bench_spawn_flags (bb, argv, under_test, G_SUBPROCESS_FLAGS_NONE);
+}
+
+GSubprocess *
+bench_spawn_flags (BenchBus *bb, const char *const *argv, gboolean under_test,
+                   GSubprocessFlags flags)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
   g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) wrapper = NULL;
   g_autoptr(GError) error = NULL;

@@ -40,6 +40,10 @@ char        *bench_write_file (BenchBus *bb, const char *name, const char *conte
  * under test (aura-progressd, the bridge) get AURA_TEST_WRAPPER in front
  * when it is set (the smoke test under valgrind), tools do not. */
 GSubprocess *bench_spawn (BenchBus *bb, const char *const *argv, gboolean under_test);
+/* The same with @flags (e.g. G_SUBPROCESS_FLAGS_STDOUT_PIPE to read what it
+ * prints). */
+GSubprocess *bench_spawn_flags (BenchBus *bb, const char *const *argv, gboolean under_test,
+                                GSubprocessFlags flags);
 /* Starts aura-progressd on the bus with a fresh state directory and, when
  * @config is not NULL, that configuration (an INI text); waits for its
  * name. */
