@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "aura-bridge.h"
@@ -324,6 +325,11 @@ aura_conn_tracker_new (SoupServer *server, const AuraBridgeConfig *config,
   self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, conn_free, NULL);
   self->urls = g_ptr_array_new_with_free_func (g_free);
   self->service = g_socket_service_new ();
+  /* GLib listens with a backlog of 10: when a restarted bridge has a
+   * thousand browsers reconnecting at once, the rest of their SYNs are
+   * dropped and each waits a second or more to retry. The kernel caps this
+   * at net.core.somaxconn. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), SOMAXCONN);
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
   g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (server, "request-read", G_CALLBACK (on_request_read), self);
