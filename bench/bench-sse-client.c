@@ -531,15 +531,9 @@ bench_default_bridge (void)
 }
 
 GSubprocess *
-bench_start_bridge (BenchBus *bb, const char *program, guint16 port, const char *const *extra,
-                    guint16 *port_out)
+bench_spawn_bridge (BenchBus *bb, const char *program, guint16 port, const char *const *extra)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  GSubprocess *proc;
-  guint got = 0;
 
   g_ptr_array_add (argv, g_strdup (program));
   g_ptr_array_add (argv, g_strdup_printf ("--address=%s", bb->address));
@@ -547,9 +541,19 @@ bench_start_bridge (BenchBus *bb, const char *program, guint16 port, const char 
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (extra[i]));
   g_ptr_array_add (argv, NULL);
-  proc = bench_spawn_flags (bb, (const char *const *) argv->pdata, TRUE,
+  return bench_spawn_flags (bb, (const char *const *) argv->pdata, TRUE,
                             G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+}
+
+guint16
+bench_bridge_wait_port (GSubprocess *bridge)
+{
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  guint got = 0;
+
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bridge));
   /* the pipe stays open with the process, whatever it prints later */
   g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (out), FALSE);
   line = g_data_input_stream_read_line (out, NULL, NULL, &error);
@@ -557,7 +561,16 @@ bench_start_bridge (BenchBus *bb, const char *program, guint16 port, const char 
       got == 0 || got > 65535)
     bench_fail ("aura-sse-bridge did not say where it listens (%s)",
                 line != NULL ? line : error != NULL ? error->message : "end of output");
-  *port_out = (guint16) got;
+  return (guint16) got;
+}
+
+GSubprocess *
+bench_start_bridge (BenchBus *bb, const char *program, guint16 port, const char *const *extra,
+                    guint16 *port_out)
+{
+  GSubprocess *proc = bench_spawn_bridge (bb, program, port, extra);
+
+  *port_out = bench_bridge_wait_port (proc);
   return proc;
 }
 

@@ -57,6 +57,12 @@ guint64    bench_raise_nofile (void);
 GSubprocess *bench_start_bridge (BenchBus *bb, const char *program, guint16 port,
                                  const char *const *extra, guint16 *port_out);
 const char  *bench_default_bridge (void);
+/* The same in two steps: bench_spawn_bridge() in the thread that stays
+ * (the bridge dies with the thread that spawned it), and
+ * bench_bridge_wait_port() anywhere. */
+GSubprocess *bench_spawn_bridge (BenchBus *bb, const char *program, guint16 port,
+                                 const char *const *extra);
+guint16      bench_bridge_wait_port (GSubprocess *bridge);
 
 /* A paced publisher in its own thread: publish(seq) every @period
  * seconds, the time of each call's return kept by sequence number. */
