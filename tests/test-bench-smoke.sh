@@ -56,4 +56,25 @@ check_rows bench-memory
 positive "$(number "memory: bytes per active job" 2)" || fail "no memory per job"
 positive "$(number "memory: VmRSS after" 2)" || fail "no resident memory after the churn"
 echo "ok 4 bench-memory"
-echo "1..4"
+
+"$bench/bench-sse" --quick >"$out" || fail "bench-sse failed"
+check_rows bench-sse
+# every event of the window reached every stream, on both servers
+for col in 2 3; do
+  delivered=$(field "sse 50 streams: events delivered" $col)
+  [ -n "$delivered" ] && [ "${delivered%/*}" = "${delivered#*/}" ] && [ "${delivered%/*}" -gt 0 ] ||
+    fail "sse: events lost ($delivered)"
+  positive "$(number "sse 50 streams: latency p99 from the call's start" $col)" ||
+    fail "sse: no latency measured"
+  positive "$(number "sse 50 streams: memory per stream" $col)" || fail "sse: no memory measured"
+done
+echo "ok 5 bench-sse"
+
+"$bench/bench-recovery" --quick >"$out" || fail "bench-recovery failed"
+check_rows bench-recovery
+[ "$(field "recovery 20 streams: events lost" 2 | cut -d/ -f1)" = 0 ] || fail "recovery: events lost"
+[ "$(field "recovery 20 streams: events received twice" 2)" = 0 ] || fail "recovery: events twice"
+positive "$(number "recovery 20 streams: all resumed after the restart" 2)" ||
+  fail "recovery: no resume time"
+echo "ok 6 bench-recovery"
+echo "1..6"

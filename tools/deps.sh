@@ -16,13 +16,14 @@ demo_pkgs=(dbus-daemon libglib2.0-bin systemd curl)
 # valgrind and clang (libFuzzer, ASan); systemd-analyze (units), locales
 # (i18n), chromium (browser), man-db (man pages), python3 (units)
 test_pkgs=(valgrind util-linux locales libclang-rt-14-dev clang chromium man-db python3)
-# the benchmarks: nginx + nchan, the SSE baseline
+# the benchmarks: nginx + nchan, the SSE baseline (also for the tests: the
+# bench smoke test runs bench-sse briefly)
 bench_pkgs=(nginx libnginx-mod-nchan util-linux)
 
 case "${1:-build}" in
   build) pkgs=("${build_pkgs[@]}") ;;
   demo)  pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
-  test)  pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
+  test)  pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   bench) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;
 esac
