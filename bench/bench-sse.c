@@ -129,10 +129,13 @@ all_caught_up (gpointer data)
 
 /* Connects the N streams, measures a window of @duration seconds; the
  * memory of @pids (summed) before and with the streams open. */
+typedef BenchPublisher *(*StartPublisher) (gpointer data);
+
 static Result
-measure (const char *what, guint16 port, const char *path, BenchPublisher *pub, guint n,
-         double duration, GPid *pids, guint n_pids, gsize *event_size)
+measure (const char *what, guint16 port, const char *path, StartPublisher start, gpointer data,
+         guint n, double duration, GPid *pids, guint n_pids, gsize *event_size)
 {
+  BenchPublisher *pub;
   Run run = { 0 };
   Result result = { 0 };
   guint64 rss0 = 0, rss1 = 0;
@@ -140,7 +143,6 @@ measure (const char *what, guint16 port, const char *path, BenchPublisher *pub, 
   double t0;
 
   run.n = n;
-  run.pub = pub;
   run.samples = g_array_sized_new (FALSE, FALSE, sizeof (Sample),
                                    (guint) MIN ((double) n * (duration / PERIOD + 2), 4e7));
   run.last_seq = g_new0 (guint, n);
@@ -159,6 +161,9 @@ measure (const char *what, guint16 port, const char *path, BenchPublisher *pub, 
     bench_fail ("%s: %u of %u streams open after 300 s", what,
                 sse_client_n_streaming (run.client), n);
   bench_note ("%s: %u streams open in %.1f s", what, n, bench_now () - t0);
+  /* publishing starts once they are: how fast a server accepts streams
+   * while it is busy with thousands of others is not what is measured */
+  pub = run.pub = start (data);
   /* settle: every stream past its first events */
   run.until = bench_now () + 0.5;
   sse_client_run (run.client, time_is_up, &run, 10, 50);
@@ -219,6 +224,7 @@ measure (const char *what, guint16 port, const char *path, BenchPublisher *pub, 
   result.dropped = run.dropped;
   if (event_size != NULL)
     *event_size = run.max_data_len;
+  bench_publisher_stop (pub);
   bench_note ("%s, %u streams: %u reports in %.1f s, %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
               " events, p50 %.2f ms, p99 %.2f ms, max %.2f ms (from the start of the call: p50"
               " %.2f ms, p99 %.2f ms), %.0f bytes/stream",
@@ -235,6 +241,18 @@ measure (const char *what, guint16 port, const char *path, BenchPublisher *pub, 
 
 /* ---- ours --------------------------------------------------------------- */
 
+typedef struct {
+  BenchBus *bb;
+  const char *job;
+} DbusStart;
+
+static BenchPublisher *
+start_dbus (gpointer data)
+{
+  DbusStart *ds = data;
+  return bench_publisher_start_dbus (ds->bb, ds->job, PERIOD, MAX_SEQ);
+}
+
 static Result
 run_ours (BenchBus *bb, const char *bridge_path, guint n, double duration, gsize *event_size)
 {
@@ -245,17 +263,25 @@ run_ours (BenchBus *bb, const char *bridge_path, guint n, double duration, gsize
    * raised with the others */
   const char *extra[] = { max_streams, per_client, max_conns, NULL };
   g_autoptr(GSubprocess) bridge = NULL;
-  BenchPublisher *pub;
+  g_autofree char *job = g_strdup_printf ("%s-%u", JOB_ID, n);
+  g_autofree char *path = g_strdup_printf ("/api/jobs/%s/events", job);
+  DbusStart ds = { bb, job };
+  sd_bus_error e = SD_BUS_ERROR_NULL;
   guint16 port;
   GPid pid;
   Result result;
+  int r;
 
+  /* a job of its own: a stream starts with the job's state, which must
+   * not carry the sequence number of an earlier run */
+  r = sd_bus_call_method (bb->control, AURA_BUS_NAME, AURA_OBJECT_PATH, AURA_INTERFACE,
+                          "StartJob", &e, NULL, "sa{sv}", job, 0);
+  if (r < 0)
+    bench_fail ("StartJob: %s", e.message != NULL ? e.message : g_strerror (-r));
   bridge = bench_start_bridge (bb, bridge_path, 0, extra, &port);
   pid = bench_pid (bridge);
-  pub = bench_publisher_start_dbus (bb, JOB_ID, PERIOD, MAX_SEQ);
-  result = measure ("aura-sse-bridge", port, "/api/jobs/" JOB_ID "/events", pub, n, duration,
-                    &pid, 1, event_size);
-  bench_publisher_stop (pub);
+  result = measure ("aura-sse-bridge", port, path, start_dbus, &ds, n, duration, &pid, 1,
+                    event_size);
   bench_stop (bridge, "aura-sse-bridge");
   return result;
 }
@@ -335,6 +361,12 @@ publish_nchan (BenchPublisher *pub, guint seq, gpointer user_data)
     bench_fail ("nchan refused a message: %.80s", response);
 }
 
+static BenchPublisher *
+start_nchan (gpointer data)
+{
+  return bench_publisher_start (PERIOD, MAX_SEQ, publish_nchan, data);
+}
+
 static char *
 nginx_config (BenchBus *bb, guint16 port, guint n)
 {
@@ -408,7 +440,6 @@ run_nchan (BenchBus *bb, const char *nginx_path, guint n, double duration, gsize
   const char *argv[] = { nginx_path, "-p", prefix, "-c", config_path, "-e", error_log, NULL };
   g_autoptr(GSubprocess) nginx = NULL;
   NchanPublisher np = { port, (char *) "{\"message\":\"bench seq ", event_size };
-  BenchPublisher *pub;
   GPid pids[2];
   double deadline = bench_now () + 30;
   int fd;
@@ -424,9 +455,8 @@ run_nchan (BenchBus *bb, const char *nginx_path, guint n, double duration, gsize
   close (fd);
   pids[0] = bench_pid (nginx);
   pids[1] = nginx_worker (pids[0]);
-  pub = bench_publisher_start (PERIOD, MAX_SEQ, publish_nchan, &np);
-  result = measure ("nginx + nchan", port, "/sub/bench", pub, n, duration, pids, 2, NULL);
-  bench_publisher_stop (pub);
+  result = measure ("nginx + nchan", port, "/sub/bench", start_nchan, &np, n, duration, pids, 2,
+                    NULL);
   bench_stop (nginx, "nginx");
   return result;
 }
@@ -514,13 +544,6 @@ main (int argc, char **argv)
    * the fan-out */
   daemon = bench_start_daemon (bb, daemon_path != NULL ? daemon_path : bench_default_daemon (),
                                "[Timing]\nCoalesceIntervalMs=0\n");
-  {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
-    int r = sd_bus_call_method (bb->control, AURA_BUS_NAME, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                "StartJob", &e, NULL, "sa{sv}", JOB_ID, 0);
-    if (r < 0)
-      bench_fail ("StartJob: %s", e.message != NULL ? e.message : g_strerror (-r));
-  }
 
   for (guint i = 0; counts[i] != NULL; i++) {
     guint n = (guint) g_ascii_strtoull (counts[i], NULL, 10);
