@@ -77,6 +77,15 @@ aura_conn_close (SoupServerMessage *msg)
     close_connection (conn->connection);
 }
 
+GSocket *
+aura_conn_get_socket (SoupServerMessage *msg)
+{
+  Conn *conn = lookup (msg);
+
+  return conn != NULL && conn->connection != NULL
+    ? g_socket_connection_get_socket (conn->connection) : NULL;
+}
+
 static gboolean
 on_timeout (gpointer user_data)
 {

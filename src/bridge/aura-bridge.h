@@ -126,5 +126,8 @@ guint       aura_conn_tracker_count (AuraConnTracker *tracker);
 /* Closes the connection @msg came on, now; libsoup fails its next read or
  * write on it and finishes the message. */
 void        aura_conn_close (SoupServerMessage *msg);
+/* The socket @msg came on (NULL when it is gone), for writing a stream's
+ * body past libsoup. */
+GSocket    *aura_conn_get_socket (SoupServerMessage *msg);
 
 G_END_DECLS

@@ -8,8 +8,9 @@ G_BEGIN_DECLS
 /**
  * AuraSseStream:
  * The HTTP side of one event stream: the response of one request, its
- * headers and hygiene, and the bytes handed to libsoup but not yet written
- * to the client. What a stream carries is decided elsewhere (AuraFeed).
+ * headers and hygiene (written by libsoup), and its body, written straight
+ * to the socket, with the bytes not yet written. What a stream carries is
+ * decided elsewhere (AuraFeed).
  *
  * A client that falls more than max_queued bytes behind is dropped: its
  * connection is closed, it reconnects with Last-Event-ID and catches up,
@@ -38,7 +39,7 @@ void               aura_sse_stream_respond (AuraSseStream *stream);
 /* Queues @frame. With @check, a client already more than max_queued bytes
  * behind is dropped instead and FALSE is returned. */
 gboolean           aura_sse_stream_write (AuraSseStream *stream, GBytes *frame, gboolean check);
-/* Bytes handed over but not yet written to the socket. */
+/* Bytes queued but not yet written to the socket. */
 gsize              aura_sse_stream_get_queued (AuraSseStream *stream);
 /* Ends the stream after what is queued. */
 void               aura_sse_stream_end (AuraSseStream *stream);
