@@ -110,20 +110,25 @@ static const AuraEventSourceListener source_listener = {
   .availability = on_source_availability,
 };
 
-static gboolean
-on_heartbeat (gpointer user_data)
+void
+aura_bridge_heartbeat (AuraBridge *self)
 {
-  AuraBridge *self = user_data;
   g_autoptr(GBytes) frame = NULL;
 
   if (self->feeds.length == 0)
-    return G_SOURCE_CONTINUE;
+    return;
   frame = aura_sse_heartbeat_new (g_get_real_time (),
                                   aura_event_source_is_available (self->source)
                                     ? "alive" : "daemon-unavailable",
                                   (double) self->config.heartbeat_interval_us / G_USEC_PER_SEC);
   for (GList *l = self->feeds.head; l != NULL; l = l->next)
     aura_feed_heartbeat (l->data, frame);
+}
+
+static gboolean
+on_heartbeat (gpointer user_data)
+{
+  aura_bridge_heartbeat (user_data);
   return G_SOURCE_CONTINUE;
 }
 
