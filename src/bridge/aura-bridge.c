@@ -301,6 +301,10 @@ handle_request (SoupServer *server, SoupServerMessage *msg, const char *path, GH
    * for ever (fixed in libsoup 3.3, commit d20c6601). */
   soup_message_headers_replace (resp, "Connection", "close");
   soup_message_headers_replace (resp, "X-Content-Type-Options", "nosniff");
+  /* No partial responses: libsoup 3.2 would answer a Range of many
+   * overlapping ranges with a multipart body many times the size of the
+   * resource (it merges only half of them), from a request of 1 KB. */
+  soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
   if (!aura_http_apply_cors (&self->config, msg))
     return;
   /* The path is raw (the server has raw-paths set): each segment is decoded
