@@ -834,6 +834,23 @@ test_bad_input (void)
     g_assert_cmpuint (strlen (answer), <, expected_len + 2048);
   }
 
+  /* OPTIONS * asks about the server; * is for nothing else */
+  {
+    g_autoptr(GSocket) a = aura_test_raw_connect (env->bridge->port, 0);
+    g_autoptr(GSocket) b = aura_test_raw_connect (env->bridge->port, 0);
+    const char options[] = "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char get[] = "GET * HTTP/1.1\r\nHost: x\r\n\r\n";
+    g_autofree char *ra = NULL, *rb = NULL;
+    aura_test_raw_send (a, options, strlen (options));
+    aura_test_raw_send (b, get, strlen (get));
+    ra = aura_test_raw_read_all (a);
+    rb = aura_test_raw_read_all (b);
+    g_assert_true (g_str_has_prefix (ra, "HTTP/1.1 204 No Content\r\n"));
+    g_assert_nonnull (strstr (ra, "\r\nAllow: GET, HEAD, POST, OPTIONS\r\n"));
+    g_assert_true (g_str_has_prefix (rb, "HTTP/1.1 400 Bad Request\r\n"));
+    g_assert_nonnull (strstr (rb, "\"error\":\"invalid-path\""));
+  }
+
   /* HTTP/1.0 without Host is still served */
   {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
