@@ -768,6 +768,26 @@ test_bad_input (void)
     answer = aura_test_raw_read_all (sock);
     g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 405"));
   }
+  /* errors quoting what the client sent stay valid JSON (UTF-8) whatever
+   * the bytes (found by fuzz/fuzz-http.c) */
+  for (guint i = 0; i < 2; i++) {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char *req = i == 0 ? "GE\x95 /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                             : "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: http://\xff\xfe\r\n\r\n";
+    g_autofree char *answer = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(GError) error = NULL;
+    const char *body;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, i == 0 ? "HTTP/1.1 405" : "HTTP/1.1 403"));
+    body = strstr (answer, "\r\n\r\n");
+    g_assert_nonnull (body);
+    node = json_from_string (body + 4, &error);
+    g_assert_no_error (error);
+    g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  }
+
   /* huge headers: 431 with JSON below libsoup's own limit, closed above */
   for (guint size = 20000; size <= 200000; size += 180000) {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
