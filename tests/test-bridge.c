@@ -23,6 +23,13 @@ slow (void)
   return g_getenv ("AURA_TEST_SLOW") != NULL;
 }
 
+static gboolean
+sanitized (void)
+{
+  /* ASan keeps freed memory in quarantine: RSS says nothing there */
+  return g_getenv ("ASAN_OPTIONS") != NULL;
+}
+
 /* A bus, the daemon (with @daemon_conf as its configuration, if any) and
  * the bridge with the extra arguments. */
 static Env *
@@ -888,6 +895,122 @@ test_bad_input (void)
   }
 }
 
+/* What the jobs are, as far as a client can change them. */
+static char *
+jobs_summary (Env *env)
+{
+  g_autoptr(AuraTestResponse) res = fetch (env, "GET", "/api/jobs", NULL);
+  g_autoptr(JsonNode) node = aura_test_response_json (res);
+  JsonArray *jobs = json_node_get_array (node);
+  GString *out = g_string_new (NULL);
+
+  g_assert_cmpuint (res->status, ==, 200);
+  for (guint i = 0; i < json_array_get_length (jobs); i++) {
+    JsonObject *job = json_array_get_object_element (jobs, i);
+    g_string_append_printf (out, "%s %s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT ";",
+                            json_object_get_string_member (job, "jobId"),
+                            json_object_get_string_member (job, "status"),
+                            json_object_get_int_member (job, "percent"),
+                            json_object_get_int_member (job, "lastEventId"));
+  }
+  return g_string_free (out, FALSE);
+}
+
+typedef struct {
+  const char *method;
+  const char *path;
+  const char *wrong_method;
+  const char *bad_path;               /* a malformed id or parameter; NULL: none */
+  guint bad_status;
+  const char *bad_code;
+} Endpoint;
+
+/* Every endpoint, tried with each kind of hostile input: its specific
+ * error every time, the bridge answering after each, and in the end the
+ * jobs as they were, no connection or stream held, and memory flat over
+ * rounds. */
+static void
+test_hostile_matrix (void)
+{
+  static const Endpoint endpoints[] = {
+    { "GET", "/api/jobs", "PUT", NULL, 0, NULL },
+    { "GET", "/api/jobs/job-1", "DELETE", "/api/jobs/..%2F..%2Fetc%2Fpasswd", 400,
+      "invalid-job-id" },
+    { "GET", "/api/jobs/job-1/events", "POST", "/api/jobs/%C3%A9t%C3%A9/events", 400,
+      "invalid-job-id" },
+    { "GET", "/api/events?jobs=job-1", "PATCH", "/api/events?jobs=job-1,,job-2", 400,
+      "invalid-job-id" },
+    { "POST", "/api/jobs/job-1/cancel", "GET", "/api/jobs/a%2Fb/cancel", 400, "invalid-job-id" },
+    { "GET", "/healthz", "POST", NULL, 0, NULL },
+    { "GET", "/metrics", "DELETE", NULL, 0, NULL },
+    { "GET", "/", "PUT", "/%2e%2e/%2e%2e/etc/passwd", 404, "not-found" },
+  };
+  g_autoptr(Env) env = NULL;
+  g_autoptr(AuraTestBus) scratch = aura_test_bus_new ();
+  g_autofree char *token_file = aura_test_bus_write_file (scratch, "token", "s3cret\n");
+  g_autofree char *arg = g_strdup_printf ("--token-file=%s", token_file);
+  g_autofree char *big = g_strnfill (20000, 'a');
+  g_autofree char *before = NULL, *after = NULL;
+  const char *const huge_header[] = { "X-Big", big, NULL };
+  const char *const foreign[] = { "Origin", "https://evil.example",
+                                  "Authorization", "Bearer s3cret", NULL };
+  const char *const wrong_token[] = { "Authorization", "Bearer s3cre", NULL };
+  guint rounds = slow () ? 2 : 4;
+  guint64 rss_first = 0, rss_last = 0;
+
+  env = env_new (NULL, arg, NULL);
+  start_job (env, "job-1");
+  report (env, "job-1", "script", 40.0, "writing");
+  start_job (env, "job-2");
+  complete (env, "job-2");
+  before = jobs_summary (env);
+
+  for (guint round = 0; round < rounds; round++) {
+    for (guint i = 0; i < G_N_ELEMENTS (endpoints); i++) {
+      const Endpoint *e = &endpoints[i];
+      g_autofree char *u = url (env, e->path);
+      g_autoptr(AuraTestResponse) method = fetch (env, e->wrong_method, e->path, NULL);
+      g_autoptr(AuraTestResponse) header = fetch (env, e->method, e->path, huge_header);
+      g_autoptr(AuraTestResponse) body = aura_test_fetch (env->session, e->method, u, NULL, big);
+      g_autoptr(AuraTestResponse) origin = fetch (env, e->method, e->path, foreign);
+      g_autoptr(AuraTestResponse) health = NULL;
+
+      assert_json_error (method, 405, "method-not-allowed");
+      g_assert_nonnull (soup_message_headers_get_one (method->headers, "Allow"));
+      assert_json_error (header, 431, "headers-too-large");
+      assert_json_error (body, 413, "body-too-large");
+      assert_json_error (origin, 403, "origin-not-allowed");
+      if (e->bad_path != NULL) {
+        g_autoptr(AuraTestResponse) bad = fetch (env, e->method, e->bad_path, NULL);
+        assert_json_error (bad, e->bad_status, e->bad_code);
+      }
+      if (strcmp (e->method, "POST") == 0) {
+        g_autoptr(AuraTestResponse) none = fetch (env, e->method, e->path, NULL);
+        g_autoptr(AuraTestResponse) wrong = fetch (env, e->method, e->path, wrong_token);
+        assert_json_error (none, 401, "unauthorized");
+        assert_json_error (wrong, 401, "unauthorized");
+      }
+      /* still answering */
+      health = fetch (env, "GET", "/healthz", NULL);
+      g_assert_cmpuint (health->status, ==, 200);
+    }
+    if (round == 0)
+      rss_first = aura_test_bridge_rss_kib (env->bridge);
+  }
+  rss_last = aura_test_bridge_rss_kib (env->bridge);
+  g_test_message ("bridge RSS %" G_GUINT64_FORMAT " KiB after the first round, %" G_GUINT64_FORMAT
+                  " KiB after %u", rss_first, rss_last, rounds);
+
+  /* nothing changed, nothing is held */
+  after = jobs_summary (env);
+  g_assert_cmpstr (after, ==, before);
+  wait_metric (env, "aura_bridge_open_streams", 0);
+  /* (the request asking is the one connection left) */
+  wait_metric (env, "aura_bridge_open_connections", 1);
+  if (!sanitized () && !slow ())
+    g_assert_cmpuint (rss_last, <, rss_first + 1024);
+}
+
 /* A connection must send its request in time; a stream needs no requests. */
 static void
 test_idle_timeout (void)
@@ -1004,13 +1127,6 @@ test_connection_limit (void)
 }
 
 /* ---- slow clients ------------------------------------------------------ */
-
-static gboolean
-sanitized (void)
-{
-  /* ASan keeps freed memory in quarantine: RSS says nothing there */
-  return g_getenv ("ASAN_OPTIONS") != NULL;
-}
 
 static void
 test_slow_client (void)
@@ -1763,6 +1879,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/finished", test_finished);
   g_test_add_func ("/bridge/http-errors", test_http_errors);
   g_test_add_func ("/bridge/bad-input", test_bad_input);
+  g_test_add_func ("/bridge/hostile-matrix", test_hostile_matrix);
   g_test_add_func ("/bridge/idle-timeout", test_idle_timeout);
   g_test_add_func ("/bridge/stream-limits", test_stream_limits);
   g_test_add_func ("/bridge/connection-limit", test_connection_limit);
