@@ -314,7 +314,7 @@ apply (AuraModel *model, const char *path, const Call *c, GError **error)
   int m = find_method (c->call);
   g_autoptr(GError) local = NULL;
   g_autoptr(GVariant) dict = NULL;
-  const char *id, *s1 = NULL, *s2 = NULL;
+  const char *id = NULL, *s1 = NULL, *s2 = NULL;
   guint32 u1 = 0, u2 = 0;
   guint64 t1 = 0, t2 = 0;
   double d1 = 0, d2 = 0;

@@ -156,6 +156,12 @@ aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags)
   return spawn_argv (argv, flags);
 }
 
+GSubprocess *
+aura_test_spawn_tool_with_launcher (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return spawn_with_launcher (launcher, argv);
+}
+
 gboolean
 aura_test_is_slow (void)
 {

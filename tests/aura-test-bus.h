@@ -64,6 +64,9 @@ GSubprocess *aura_test_spawn_as (const char *user, const char *const *argv,
 /* Spawns a tool that is not under test (busctl, ...) without the wrapper;
  * it dies with the test too. */
 GSubprocess *aura_test_spawn_tool (const char *const *argv, GSubprocessFlags flags);
+/* The same with a launcher the caller has set up (environment, descriptors). */
+GSubprocess *aura_test_spawn_tool_with_launcher (GSubprocessLauncher *launcher,
+                                                 const char *const *argv);
 /* Whether the tests run slowly (under valgrind): timing bounds relax. */
 gboolean     aura_test_is_slow (void);
 /* The path of a program under test from its environment variable. */

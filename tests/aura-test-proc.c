@@ -76,34 +76,33 @@ on_exited (GObject *source, GAsyncResult *result, gpointer data)
   p->exited = TRUE;
 }
 
-AuraTestProc *
-aura_test_proc_start (const char *const *argv, guint pty_columns)
+/* A pseudo-terminal @columns wide: returns the master, *slave the other end. */
+static int
+open_pty (guint columns, int *slave)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  struct winsize ws = { .ws_row = 24, .ws_col = (unsigned short) columns };
+  int master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+  g_assert_cmpint (master, >=, 0);
+  g_assert_cmpint (grantpt (master), ==, 0);
+  g_assert_cmpint (unlockpt (master), ==, 0);
+  *slave = open (ptsname (master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  g_assert_cmpint (*slave, >=, 0);
+  g_assert_cmpint (ioctl (*slave, TIOCSWINSZ, &ws), ==, 0);
+  return master;
+}
+
+static AuraTestProc *
+proc_start (GSubprocessLauncher *launcher, const char *const *argv, const char *name,
+            gboolean wrapped, int master)
+{
   AuraTestProc *p = g_new0 (AuraTestProc, 1);
-  int master = -1;
 
-  p->name = g_path_get_basename (argv[0]);
-  if (pty_columns > 0) {
-    struct winsize ws = { .ws_row = 24, .ws_col = (unsigned short) pty_columns };
-    int slave;
-
-    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
-    master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-    g_assert_cmpint (master, >=, 0);
-    g_assert_cmpint (grantpt (master), ==, 0);
-    g_assert_cmpint (unlockpt (master), ==, 0);
-    slave = open (ptsname (master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-    g_assert_cmpint (slave, >=, 0);
-    g_assert_cmpint (ioctl (slave, TIOCSWINSZ, &ws), ==, 0);
-    g_subprocess_launcher_take_stdout_fd (launcher, slave);
-  } else {
-    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  }
-  p->proc = aura_test_spawn_with_launcher (launcher, argv);
+  p->name = g_path_get_basename (name);
+  p->proc = wrapped ? aura_test_spawn_with_launcher (launcher, argv)
+                    : aura_test_spawn_tool_with_launcher (launcher, argv);
   /* Drop our copy of the slave, so that the master sees the end. */
-  g_clear_object (&launcher);
+  g_object_unref (launcher);
   if (master >= 0) {
     g_unix_set_fd_nonblocking (master, TRUE, NULL);
     p->out.fd = master;
@@ -116,6 +115,60 @@ aura_test_proc_start (const char *const *argv, guint pty_columns)
   reader_start_stream (&p->err, g_subprocess_get_stderr_pipe (p->proc));
   g_subprocess_wait_async (p->proc, NULL, on_exited, p);
   return p;
+}
+
+AuraTestProc *
+aura_test_proc_start (const char *const *argv, guint pty_columns)
+{
+  GSubprocessLauncher *launcher;
+  int master = -1, slave;
+
+  if (pty_columns > 0) {
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    master = open_pty (pty_columns, &slave);
+    g_subprocess_launcher_take_stdout_fd (launcher, slave);
+  } else {
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  }
+  return proc_start (launcher, argv, argv[0], TRUE, master);
+}
+
+AuraTestProc *
+aura_test_proc_start_terminal (const char *const *argv, const char *const *env, guint columns)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GPtrArray) full = g_ptr_array_new ();
+  int slave, master = open_pty (columns, &slave);
+
+  g_subprocess_launcher_take_stdin_fd (launcher, dup (slave));
+  g_subprocess_launcher_take_stdout_fd (launcher, slave);
+  for (guint i = 0; env != NULL && env[i] != NULL; i++) {
+    g_auto(GStrv) kv = g_strsplit (env[i], "=", 2);
+    g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
+  }
+  /* util-linux's setsid: a new session, stdin its controlling terminal */
+  g_ptr_array_add (full, (gpointer) "setsid");
+  g_ptr_array_add (full, (gpointer) "--ctty");
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add (full, (gpointer) argv[i]);
+  g_ptr_array_add (full, NULL);
+  return proc_start (launcher, (const char *const *) full->pdata, argv[0], FALSE, master);
+}
+
+AuraTestProc *
+aura_test_proc_start_tool (GSubprocessLauncher *launcher, const char *const *argv)
+{
+  return proc_start (launcher, argv, argv[0], FALSE, -1);
+}
+
+void
+aura_test_proc_type (AuraTestProc *p, const char *keys)
+{
+  gsize len = strlen (keys);
+
+  g_assert_cmpint (p->out.fd, >=, 0);
+  g_assert_cmpint (write (p->out.fd, keys, len), ==, (gssize) len);
 }
 
 static gboolean

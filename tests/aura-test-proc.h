@@ -31,6 +31,20 @@ typedef struct {
  * stdout is a pseudo-terminal that many columns wide; otherwise a pipe.
  * stderr is a pipe. */
 AuraTestProc *aura_test_proc_start (const char *const *argv, guint pty_columns);
+/* Starts argv the way a terminal window runs a command: in a session of its
+ * own whose controlling terminal is a pseudo-terminal @columns wide (its
+ * stdin and stdout), so that aura_test_proc_type (p, "\003") is a Ctrl-C.
+ * @env: VAR=VALUE strings added to the environment (NULL-terminated, may be
+ * NULL). Not wrapped: for scripts, which start the programs under test
+ * themselves. */
+AuraTestProc *aura_test_proc_start_terminal (const char *const *argv, const char *const *env,
+                                             guint columns);
+/* Starts argv through @launcher (which it takes; set up by the caller with
+ * G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE and, say, an
+ * environment). Not wrapped: for tools and shells, not programs under test. */
+AuraTestProc *aura_test_proc_start_tool (GSubprocessLauncher *launcher, const char *const *argv);
+/* Types @keys into its terminal. */
+void          aura_test_proc_type (AuraTestProc *p, const char *keys);
 /* Waits for the exit and the end of its output; returns the exit status. A
  * crash, a sanitizer abort or a valgrind finding (exit status 33) fails the
  * test. */

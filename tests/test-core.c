@@ -235,7 +235,7 @@ test_mapper_ffmpeg (Fixture *f, gconstpointer data)
   g_assert_cmpuint (job->total_items, ==, 3000);
   g_assert_true (job->has_fps);
   g_assert_cmpfloat (job->fps, ==, 29.97);
-  g_assert_cmpstr (job->substage_detail, ==, "Frame 1500 of 3000, 30.0 fps, 00:00:50.050");
+  g_assert_cmpstr (aura_job_get_substage_detail (job), ==, "Frame 1500 of 3000, 30.0 fps, 00:00:50.050");
   g_assert_cmpstr (job->correlation_id, ==, "corr");
   g_assert_cmpstr (job->message, ==, "Rendering video");
 }
@@ -256,7 +256,7 @@ test_mapper_tts (Fixture *f, gconstpointer data)
   g_assert_cmpuint (job->current_item, ==, 4);
   g_assert_cmpuint (job->total_items, ==, 10);
   g_assert_nonnull (strstr (job->message, "ElevenLabs"));
-  g_assert_cmpstr (job->substage_detail, ==, "Scene 4 of 10");
+  g_assert_cmpstr (aura_job_get_substage_detail (job), ==, "Scene 4 of 10");
   g_assert_true (aura_model_report_tts (f->model, "job-1", 10, 10, "ElevenLabs", "", &error));
   g_assert_cmpuint (aura_job_percent (job), ==, 55);
   g_assert_no_error (error);
@@ -276,7 +276,7 @@ test_mapper_llm (Fixture *f, gconstpointer data)
   g_assert_true (aura_model_report_llm (f->model, "job-1", "drafting", 3, 4, "", &error));
   g_assert_cmpint (job->stage, ==, AURA_STAGE_SCRIPT);
   g_assert_cmpuint (aura_job_percent (job), ==, 20);
-  g_assert_cmpstr (job->substage_detail, ==, "Chunk 3 of 4");
+  g_assert_cmpstr (aura_job_get_substage_detail (job), ==, "Chunk 3 of 4");
   g_assert_no_error (error);
 }
 
@@ -375,7 +375,7 @@ test_gdbus_integer_types (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpuint (job->current_item, ==, 3);
   g_assert_cmpuint (job->total_items, ==, 9);
-  g_assert_cmpstr (job->substage_detail, ==, "d");
+  g_assert_cmpstr (aura_job_get_substage_detail (job), ==, "d");
 }
 
 /* ---- ids --------------------------------------------------------------- */

@@ -13,49 +13,17 @@
 #define ERR_NOT_RUNNING AURA_DBUS_ERROR_NOT_RUNNING
 #define ERR_LIMIT AURA_DBUS_ERROR_LIMIT_EXCEEDED
 
-static void
-call_ok (sd_bus *bus, const char *member, const char *types, ...)
-{
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  va_list ap;
-  int r;
-
-  r = sd_bus_message_new_method_call (bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                      member);
-  g_assert_cmpint (r, >=, 0);
-  va_start (ap, types);
-  r = sd_bus_message_appendv (m, types, ap);
-  va_end (ap);
-  g_assert_cmpint (r, >=, 0);
-  r = sd_bus_call (bus, m, 0, &error, &reply);
-  if (r < 0)
-    g_error ("%s failed: %s: %s", member, error.name, error.message);
-}
 
 static void
 start_job (sd_bus *bus, const char *id)
 {
-  call_ok (bus, "StartJob", "sa{sv}", id, 0);
+  aura_test_call_ok (bus, "StartJob", "sa{sv}", id, 0);
 }
 
 static void
 report (sd_bus *bus, const char *id, const char *stage, double percent)
 {
-  call_ok (bus, "ReportProgress", "ssda{sv}", id, stage, percent, 0);
-}
-
-static GVariant *
-get_job (sd_bus *bus, const char *id)
-{
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  g_autoptr(sd_bus_message) reply = aura_test_call (bus, &error, "GetJob", "s", id);
-  GVariant *state = NULL;
-
-  if (reply == NULL)
-    g_error ("GetJob failed: %s", error.message);
-  g_assert_cmpint (aura_bus_message_read_variant (reply, &state), ==, 1);
-  return state;
+  aura_test_call_ok (bus, "ReportProgress", "ssda{sv}", id, stage, percent, 0);
 }
 
 static GVariant *
@@ -222,13 +190,13 @@ test_pipeline (void)
 
   aura_test_bus_start_daemon_with_config (tb, config);
   rec = aura_test_recorder_new (tb->client, NULL);
-  call_ok (tb->client, "StartJob", "sa{sv}", "movie-1", 2, "title", "s", "A film",
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "movie-1", 2, "title", "s", "A film",
            "correlationId", "s", "corr-9");
   for (guint i = 0; i < G_N_ELEMENTS (stages); i++) {
     report (tb->client, "movie-1", stages[i], 50);
-    call_ok (tb->client, "MarkStageCompleted", "ss", "movie-1", stages[i]);
+    aura_test_call_ok (tb->client, "MarkStageCompleted", "ss", "movie-1", stages[i]);
   }
-  call_ok (tb->client, "CompleteJob", "s", "movie-1");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "movie-1");
   aura_test_recorder_wait (rec, "JobFinished", 1);
 
   g_assert_cmpuint (aura_test_recorder_count (rec, "Progress"), ==, G_N_ELEMENTS (expected));
@@ -273,9 +241,9 @@ test_arg0_match (void)
   start_job (tb->client, "job-b");
   report (tb->client, "job-a", "script", 10);
   report (tb->client, "job-b", "tts", 10);
-  call_ok (tb->client, "AddWarning", "ss", "job-b", "slow");
-  call_ok (tb->client, "CompleteJob", "s", "job-a");
-  call_ok (tb->client, "FailJob", "ss", "job-b", "broken");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "job-b", "slow");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "job-a");
+  aura_test_call_ok (tb->client, "FailJob", "ss", "job-b", "broken");
   /* a third subscriber sees both ends: when it has, every signal was sent */
   rec_all = aura_test_recorder_new (tb->client, NULL);
   aura_test_recorder_wait (rec_a, "JobFinished", 1);
@@ -310,12 +278,12 @@ test_get_list_events (void)
   guint64 id1, id2;
 
   aura_test_bus_start_daemon (tb, NULL);
-  call_ok (tb->client, "StartJob", "sa{sv}", "j1", 1, "title", "s", "First");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "j1", 1, "title", "s", "First");
   start_job (tb->client, "j2");
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "j1", 2, 8, "ElevenLabs", "c-1");
-  call_ok (tb->client, "AddWarning", "ss", "j1", "voice fallback");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "j1", 2, 8, "ElevenLabs", "c-1");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "j1", "voice fallback");
 
-  state = get_job (tb->client, "j1");
+  state = aura_test_get_job (tb->client, "j1");
   g_assert_cmpstr (lookup_s (state, "jobId"), ==, "j1");
   g_assert_cmpstr (lookup_s (state, "stage"), ==, "tts");
   g_assert_cmpuint (lookup_u (state, "percent"), ==, 32);
@@ -333,7 +301,7 @@ test_get_list_events (void)
   }
   /* an unknown optional value is an absent key */
   {
-    g_autoptr(GVariant) j2 = get_job (tb->client, "j2");
+    g_autoptr(GVariant) j2 = aura_test_get_job (tb->client, "j2");
     g_assert_false (g_variant_lookup (j2, "correlationId", "&s", &type));
   }
 
@@ -448,14 +416,14 @@ test_retention (void)
   rec = aura_test_recorder_new (tb->client, NULL);
   start_job (tb->client, "short");
   start_job (tb->client, "long");
-  call_ok (tb->client, "CompleteJob", "s", "short");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "short");
   /* still there right after it finished */
-  g_variant_unref (get_job (tb->client, "short"));
+  g_variant_unref (aura_test_get_job (tb->client, "short"));
   aura_test_recorder_wait (rec, "InterfacesRemoved", 1);
   g_assert_cmpstr (nth_signal (rec, "InterfacesRemoved", 0)->path, ==, AURA_OBJECT_PATH);
   aura_test_assert_call_error (tb->client, ERR_NO_SUCH_JOB, "GetJob", "s", "short");
   aura_test_assert_call_error (tb->client, ERR_NO_SUCH_JOB, "GetEvents", "st", "short", (guint64) 0);
-  g_variant_unref (get_job (tb->client, "long"));
+  g_variant_unref (aura_test_get_job (tb->client, "long"));
 }
 
 /* ---- coalescing over the bus -------------------------------------------- */
@@ -476,7 +444,7 @@ test_coalescing (void)
   start_job (tb->client, "flood");
   started = g_get_monotonic_time ();
   for (guint i = 1; i <= n; i++)
-    call_ok (tb->client, "ReportFFmpegProgress", "sttdds", "flood", (guint64) i, (guint64) n,
+    aura_test_call_ok (tb->client, "ReportFFmpegProgress", "sttdds", "flood", (guint64) i, (guint64) n,
              30.0, i / 30.0, "");
   elapsed_ms = (g_get_monotonic_time () - started) / 1000.0;
   /* The final state arrives even though it was held back. */
@@ -493,6 +461,46 @@ test_coalescing (void)
    * the held-back last one */
   g_assert_cmpuint (signals, <=, 3 + (guint) ceil (elapsed_ms / 100.0));
   g_assert_cmpuint (signals, <, n / 4);
+}
+
+/* The details dictionary of ReportProgress, read straight from the message:
+ * every key the daemon knows lands in the state, integers of any D-Bus
+ * integer type count, the first of a repeated key counts, unknown keys
+ * (whatever they hold) are ignored. */
+static void
+test_report_details (void)
+{
+  g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
+  g_autoptr(GVariant) state = NULL;
+  sd_bus *bus;
+
+  aura_test_bus_start_daemon (tb, NULL);
+  bus = tb->client;
+  start_job (bus, "d");
+  aura_test_call_ok (bus, "ReportProgress", "ssda{sv}", "d", "compose", 40.0, 8,
+           "future", "a{sv}", 1, "nested", "as", 2, "x", "y",
+           "message", "s", "Composing scene 3",
+           "substageDetail", "s", "Scene 3 of 8",
+           "currentItem", "i", 3,
+           "totalItems", "y", 8,
+           "correlationId", "s", "corr-1",
+           "message", "s", "not this one",
+           "other", "u", 7);
+  state = aura_test_get_job (bus, "d");
+  g_assert_cmpstr (lookup_s (state, "stage"), ==, "compose");
+  g_assert_cmpstr (lookup_s (state, "message"), ==, "Composing scene 3");
+  g_assert_cmpstr (lookup_s (state, "substageDetail"), ==, "Scene 3 of 8");
+  g_assert_cmpstr (lookup_s (state, "correlationId"), ==, "corr-1");
+  g_assert_cmpuint (lookup_u (state, "currentItem"), ==, 3);
+  g_assert_cmpuint (lookup_u (state, "totalItems"), ==, 8);
+  g_clear_pointer (&state, g_variant_unref);
+
+  /* without details the stage's own description, and no items */
+  report (bus, "d", "render", 10);
+  state = aura_test_get_job (bus, "d");
+  g_assert_cmpstr (lookup_s (state, "message"), ==, "Rendering video");
+  g_assert_false (g_variant_lookup (state, "currentItem", "u", NULL));
+  g_assert_false (g_variant_lookup (state, "substageDetail", "&s", NULL));
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -512,8 +520,8 @@ test_errors (void)
   start_job (bus, "ok");
   report (bus, "ok", "tts", 20);
   start_job (bus, "done");
-  call_ok (bus, "CompleteJob", "s", "done");
-  before = get_job (bus, "ok");
+  aura_test_call_ok (bus, "CompleteJob", "s", "done");
+  before = aura_test_get_job (bus, "ok");
   events_before = get_events (bus, "", 0);
 
   aura_test_assert_call_error (bus, ERR_INVALID, "StartJob", "sa{sv}", "", 0);
@@ -531,6 +539,17 @@ test_errors (void)
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 1,
                                "message", "s", huge);
   aura_test_assert_call_error (bus, ERR_NOT_RUNNING, "ReportProgress", "ssda{sv}", "done", "tts", 1.0, 0);
+  /* details of the wrong type, out of range, or half of a pair */
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 1,
+                               "message", "u", 3);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 2,
+                               "currentItem", "s", "1", "totalItems", "u", 4);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 2,
+                               "currentItem", "i", -1, "totalItems", "u", 4);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 1,
+                               "totalItems", "u", 4);
+  aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ssda{sv}", "ok", "tts", 5.0, 2,
+                               "currentItem", "u", 5, "totalItems", "u", 4);
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportFFmpegProgress", "sttdds", "ok", (guint64) 5, (guint64) 0, 1.0, 1.0, "");
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportFFmpegProgress", "sttdds", "ok", (guint64) 5, (guint64) 4, 1.0, 1.0, "");
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportFFmpegProgress", "sttdds", "ok", (guint64) 1, (guint64) 4, NAN, 1.0, "");
@@ -554,7 +573,7 @@ test_errors (void)
   aura_test_assert_call_error (bus, ERR_INVALID, "ReportProgress", "ss", "ok", "tts");
 
   /* nothing changed, and the daemon still answers */
-  after = get_job (bus, "ok");
+  after = aura_test_get_job (bus, "ok");
   events_after = get_events (bus, "", 0);
   g_assert_cmpuint (g_variant_n_children (events_after), ==, g_variant_n_children (events_before));
   g_assert_cmpuint (lookup_u (after, "percent"), ==, lookup_u (before, "percent"));
@@ -574,8 +593,8 @@ test_limits (void)
   start_job (tb->client, "a");
   start_job (tb->client, "b");
   aura_test_assert_call_error (tb->client, ERR_LIMIT, "StartJob", "sa{sv}", "c", 0);
-  call_ok (tb->client, "AddWarning", "ss", "a", "one");
-  call_ok (tb->client, "AddWarning", "ss", "a", "two");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "a", "one");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "a", "two");
   aura_test_assert_call_error (tb->client, ERR_LIMIT, "AddWarning", "ss", "a", "three");
   aura_test_assert_call_error (tb->client, ERR_INVALID, "AddWarning", "ss", "b", msg);
 }
@@ -608,14 +627,14 @@ test_event_ids_across_restart (void)
   aura_test_bus_start_daemon (tb, NULL);
   start_job (tb->client, "a");
   report (tb->client, "a", "script", 20);
-  s1 = get_job (tb->client, "a");
+  s1 = aura_test_get_job (tb->client, "a");
   g_assert_true (g_variant_lookup (s1, "lastEventId", "t", &last1));
   aura_test_bus_stop_daemon (tb);
   aura_test_bus_wait_name (tb, AURA_BUS_NAME, FALSE);
 
   aura_test_bus_start_daemon (tb, NULL);
   start_job (tb->client, "a");
-  s2 = get_job (tb->client, "a");
+  s2 = aura_test_get_job (tb->client, "a");
   g_assert_true (g_variant_lookup (s2, "lastEventId", "t", &last2));
   g_assert_cmpuint (last2, >, last1);
 }
@@ -632,6 +651,7 @@ main (int argc, char **argv)
   g_test_add_func ("/daemon/heartbeat", test_heartbeat);
   g_test_add_func ("/daemon/retention", test_retention);
   g_test_add_func ("/daemon/coalescing", test_coalescing);
+  g_test_add_func ("/daemon/report-details", test_report_details);
   g_test_add_func ("/daemon/errors", test_errors);
   g_test_add_func ("/daemon/limits", test_limits);
   g_test_add_func ("/daemon/bad-config", test_bad_config);

@@ -559,6 +559,51 @@ test_estimator_persists (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (eta (f, "fresh"), >=, 1);
 }
 
+static guint
+history_len_in (const char *path)
+{
+  g_autoptr(AuraStageHistory) h = aura_stage_history_new (64);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (aura_stage_history_load (h, path, &error));
+  g_assert_no_error (error);
+  return aura_stage_history_len (h);
+}
+
+/* Writing is durable, so costly: jobs that end within a second of the last
+ * write are written with the next one, or when the estimator is freed. */
+static void
+test_estimator_saves_bursts (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (f->tmpdir, "stage-durations.json", NULL);
+  const char *const ids[] = { "a", "b", "c" };
+
+  aura_model_free (f->model);
+  fixture_model (f, path);
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+    start (f, ids[i], NULL);
+    report (f, ids[i], "render", 50);
+  }
+  advance (f, 60);
+  complete (f, "a");
+  g_assert_cmpuint (history_len_in (path), ==, 1);
+  advance (f, 0.5);
+  complete (f, "b");
+  g_assert_cmpuint (history_len_in (path), ==, 1);      /* pending */
+  advance (f, 0.6);
+  complete (f, "c");
+  g_assert_cmpuint (history_len_in (path), ==, 3);
+
+  start (f, "d", NULL);
+  report (f, "d", "render", 50);
+  advance (f, 0.1);
+  complete (f, "d");
+  g_assert_cmpuint (history_len_in (path), ==, 3);      /* pending */
+  g_clear_pointer (&f->model, aura_model_free);
+  g_assert_cmpuint (history_len_in (path), ==, 4);      /* written when freed */
+  fixture_model (f, NULL);
+}
+
 static void
 test_corrupt_file (Fixture *f, gconstpointer data)
 {
@@ -881,6 +926,7 @@ main (int argc, char **argv)
   ADD ("/eta/learns-across-jobs", test_learns_across_jobs);
   ADD ("/eta/history/round-trip", test_history_round_trip);
   ADD ("/eta/history/estimator-persists", test_estimator_persists);
+  ADD ("/eta/history/estimator-saves-bursts", test_estimator_saves_bursts);
   ADD ("/eta/history/corrupt-file", test_corrupt_file);
   ADD ("/eta/history/unwritable", test_unwritable_file);
 #undef ADD

@@ -17,21 +17,6 @@
 static char *huge;                    /* 1 MiB of text */
 static char *long_id;                 /* 129 characters */
 
-static void
-call_ok (sd_bus *bus, const char *member, const char *types, ...)
-{
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  va_list ap;
-
-  g_assert_cmpint (sd_bus_message_new_method_call (bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH,
-                                                   AURA_INTERFACE, member), >=, 0);
-  va_start (ap, types);
-  g_assert_cmpint (sd_bus_message_appendv (m, types, ap), >=, 0);
-  va_end (ap);
-  if (sd_bus_call (bus, m, 0, &error, &reply) < 0)
-    g_error ("%s failed: %s", member, error.message);
-}
 
 /* A ReportProgress or StartJob whose dictionary has @n entries. */
 static void
@@ -222,11 +207,11 @@ test_hostile_dbus (void)
   long rss_warm, rss_end;
 
   aura_test_bus_start_daemon (tb, NULL);
-  call_ok (tb->client, "StartJob", "sa{sv}", "victim", 1, "title", "s", "A job under attack");
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "victim", 2, 8, "ElevenLabs", "c-1");
-  call_ok (tb->client, "AddWarning", "ss", "victim", "a real warning");
-  call_ok (tb->client, "StartJob", "sa{sv}", "finished", 0);
-  call_ok (tb->client, "CompleteJob", "s", "finished");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "victim", 1, "title", "s", "A job under attack");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "victim", 2, 8, "ElevenLabs", "c-1");
+  aura_test_call_ok (tb->client, "AddWarning", "ss", "victim", "a real warning");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "finished", 0);
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "finished");
   before = state_of (tb->client, "victim");
   events_before = events_count (tb->client);
 
@@ -249,7 +234,7 @@ test_hostile_dbus (void)
    * RSS says little; their leak checks cover those runs. */
   if (!slow)
     g_assert_cmpint (rss_end - rss_warm, <, 4096);
-  call_ok (tb->client, "ReportTtsProgress", "suuss", "victim", 3, 8, "ElevenLabs", "c-1");
+  aura_test_call_ok (tb->client, "ReportTtsProgress", "suuss", "victim", 3, 8, "ElevenLabs", "c-1");
 }
 
 int

@@ -19,21 +19,6 @@
 #define JOURNAL_SOCKET JOURNAL_DIR "/socket"
 #define JOURNAL_STDOUT JOURNAL_DIR "/stdout"
 
-static void
-call_ok (sd_bus *bus, const char *member, const char *types, ...)
-{
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  va_list ap;
-
-  g_assert_cmpint (sd_bus_message_new_method_call (bus, &m, AURA_BUS_NAME, AURA_OBJECT_PATH,
-                                                   AURA_INTERFACE, member), >=, 0);
-  va_start (ap, types);
-  g_assert_cmpint (sd_bus_message_appendv (m, types, ap), >=, 0);
-  va_end (ap);
-  if (sd_bus_call (bus, m, 0, &error, &reply) < 0)
-    g_error ("%s failed: %s", member, error.message);
-}
 
 typedef struct {
   GSocket *socket;
@@ -145,8 +130,8 @@ test_journal_fields (gpointer fixture, gconstpointer data)
   g_assert_no_error (error);
   aura_test_bus_wait_name (tb, AURA_BUS_NAME, TRUE);
 
-  call_ok (tb->client, "StartJob", "sa{sv}", "job-j", 1, "correlationId", "s", "corr-42");
-  call_ok (tb->client, "CompleteJob", "s", "job-j");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "job-j", 1, "correlationId", "s", "corr-42");
+  aura_test_call_ok (tb->client, "CompleteJob", "s", "job-j");
   aura_test_wait_until (entry_found, &find, "the journal entry of the completed job");
   g_assert_cmpstr (g_hash_table_lookup (find.found, "AURA_CORRELATION_ID"), ==, "corr-42");
   g_assert_cmpstr (g_hash_table_lookup (find.found, "PRIORITY"), ==, "5");
@@ -178,8 +163,8 @@ test_plain_stderr (void)
   daemon = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   aura_test_bus_wait_name (tb, AURA_BUS_NAME, TRUE);
-  call_ok (tb->client, "StartJob", "sa{sv}", "job-p", 1, "correlationId", "s", "corr-7");
-  call_ok (tb->client, "FailJob", "ss", "job-p", "disk full");
+  aura_test_call_ok (tb->client, "StartJob", "sa{sv}", "job-p", 1, "correlationId", "s", "corr-7");
+  aura_test_call_ok (tb->client, "FailJob", "ss", "job-p", "disk full");
   g_subprocess_send_signal (daemon, SIGTERM);
   g_subprocess_communicate_utf8 (daemon, NULL, NULL, NULL, &err, &error);
   g_assert_no_error (error);

@@ -15,7 +15,13 @@ step "Installing the browser tests' npm packages (package-lock.json)"
 npm ci --no-audit --no-fund
 
 step "Building (warnings are errors)"
-[ -d build ] || meson setup build --werror >/dev/null
+# build/ may come from tools/demo.sh, set up before the test tools were
+# installed (valgrind, man, node): set it up again so that meson finds them
+if [ -f build/build.ninja ]; then
+  meson setup --reconfigure --werror build >/dev/null
+else
+  meson setup build --werror >/dev/null
+fi
 ninja -C build
 
 step "Tests"

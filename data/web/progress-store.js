@@ -715,6 +715,11 @@ export class ProgressStore {
 
     if (type === 'step-progress') {
       this._applyFields(job, data);
+      // The daemon's last step-progress of a job already says how it ended,
+      // a moment before the terminal event: it finished then.
+      if (!wasFinished && isFinished(job.status) && job.finishedAt === null &&
+          typeof data.timestamp === 'string')
+        job.finishedAt = data.timestamp;
     } else if (type === 'warning') {
       if (typeof data.message === 'string')
         this._setWarnings(job, [...job.warnings, data.message]);

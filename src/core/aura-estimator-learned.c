@@ -112,6 +112,11 @@
 #define ITEM_FLOOR 0.25
 /* In learned weights, no stage gets less than this share (percent). */
 #define MIN_LEARNED_WEIGHT 0.5
+/* Writing the history is durable (two fsyncs, a millisecond or more on the
+ * daemon's only thread): when jobs end in a burst, it is written at most
+ * this often; what is pending goes with the next completed job after that,
+ * or when the estimator is freed (the daemon stops). */
+#define SAVE_INTERVAL_US (1 * G_USEC_PER_SEC)
 
 typedef struct {
   gboolean reported;                  /* a report has arrived */
@@ -139,6 +144,9 @@ typedef struct {
   AuraEstimator parent;
   AuraStageHistory *history;
   char *path;                         /* NULL: not persisted */
+  gboolean saved;                     /* written at least once */
+  gint64 saved_mono;                  /* when it was last written */
+  gboolean save_pending;              /* learned more since */
 
   /* learned from the history */
   guint n_learned;
@@ -169,7 +177,9 @@ stage_done (const AuraJob *job, AuraStage stage)
 static double
 usual_seconds (Learned *self, const AuraJob *job, AuraStage stage)
 {
-  if (self->n_learned > 0)
+  /* (job is NULL only while fitting the history, when n_learned > 0: the
+   * test says so to the optimiser too) */
+  if (self->n_learned > 0 || job == NULL)
     return self->usual_seconds[stage];
   return job->weights.w[stage] / 100.0 * DEFAULT_JOB_SECONDS;
 }
@@ -583,6 +593,18 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
 }
 
 static void
+learned_save (Learned *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->path == NULL || !self->save_pending)
+    return;
+  self->save_pending = FALSE;
+  if (!aura_stage_history_save (self->history, self->path, &error))
+    g_warning ("cannot keep the learned stage durations: %s", error->message);
+}
+
+static void
 learned_job_finished (AuraEstimator *est, AuraJob *job, gint64 now)
 {
   Learned *self = (Learned *) est;
@@ -599,10 +621,11 @@ learned_job_finished (AuraEstimator *est, AuraJob *job, gint64 now)
   aura_stage_history_add (self->history, &record);
   learned_refresh (self);
 
-  if (self->path != NULL) {
-    g_autoptr(GError) error = NULL;
-    if (!aura_stage_history_save (self->history, self->path, &error))
-      g_warning ("cannot keep the learned stage durations: %s", error->message);
+  self->save_pending = TRUE;
+  if (!self->saved || now - self->saved_mono >= SAVE_INTERVAL_US) {
+    self->saved = TRUE;
+    self->saved_mono = now;
+    learned_save (self);
   }
 }
 
@@ -628,6 +651,7 @@ learned_free (AuraEstimator *est)
 {
   Learned *self = (Learned *) est;
 
+  learned_save (self);
   aura_stage_history_free (self->history);
   g_free (self->path);
   g_free (self);

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <glib/gi18n-lib.h>
+
 #include "aura-error.h"
 #include "aura-job.h"
 
@@ -170,7 +172,36 @@ aura_job_set_message (AuraJob *job, const char *message)
 void
 aura_job_set_substage_detail (AuraJob *job, const char *detail)
 {
+  job->render_detail = FALSE;
   replace_string (&job->substage_detail, detail != NULL && detail[0] != '\0' ? detail : NULL);
+}
+
+void
+aura_job_set_render_detail (AuraJob *job)
+{
+  g_clear_pointer (&job->substage_detail, g_free);
+  job->render_detail = TRUE;
+}
+
+const char *
+aura_job_get_substage_detail (AuraJob *job)
+{
+  if (job->render_detail) {
+    guint64 media_ms = (guint64) llround (job->media_time * 1000);
+    g_autofree char *media =
+      g_strdup_printf ("%02u:%02u:%02u.%03u", (unsigned) (media_ms / 3600000),
+                       (unsigned) (media_ms / 60000 % 60), (unsigned) (media_ms / 1000 % 60),
+                       (unsigned) (media_ms % 1000));
+
+    job->render_detail = FALSE;
+    g_free (job->substage_detail);
+    /* the media time is the position reached in the rendered video */
+    job->substage_detail = g_strdup_printf (_("Frame %llu of %llu, %.1f fps, %s"),
+                                            (unsigned long long) job->frame,
+                                            (unsigned long long) job->total_frames, job->fps,
+                                            media);
+  }
+  return job->substage_detail;
 }
 
 void

@@ -36,7 +36,8 @@ struct _AuraJob {
   double progress;                    /* overall 0..1, never decreasing */
 
   char *message;
-  char *substage_detail;              /* NULL: none */
+  char *substage_detail;              /* NULL: none; read it with aura_job_get_substage_detail() */
+  gboolean render_detail;             /* the detail is still to be made from the FFmpeg counters */
   gboolean has_items;
   guint32 current_item;
   guint32 total_items;
@@ -94,6 +95,12 @@ gboolean    aura_check_text (const char *what, const char *text, gsize max_len,
 void        aura_job_set_stage_progress (AuraJob *job, AuraStage stage, double fraction);
 void        aura_job_set_message (AuraJob *job, const char *message);
 void        aura_job_set_substage_detail (AuraJob *job, const char *detail);
+/* The detail is "Frame N of M, F fps, HH:MM:SS.mmm" from frame, total_frames,
+ * fps and media_time, made when it is first read: FFmpeg reports arrive by
+ * the thousand per second, and the detail is read a few times a second. */
+void        aura_job_set_render_detail (AuraJob *job);
+/* The substage detail (NULL: none). */
+const char *aura_job_get_substage_detail (AuraJob *job);
 void        aura_job_set_items (AuraJob *job, gboolean has_items, guint32 current, guint32 total);
 void        aura_job_set_correlation_id (AuraJob *job, const char *correlation_id);
 void        aura_job_mark_stage_completed (AuraJob *job, AuraStage stage);

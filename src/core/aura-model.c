@@ -145,11 +145,20 @@ aura_model_last_event_id (AuraModel *self)
 
 /* ---- state as a{sv} ---------------------------------------------------- */
 
+/* g_variant_builder_add (b, "{sv}", ...) parses its format string every
+ * time, which made up most of the cost of an event. */
+static void
+add_value (GVariantBuilder *b, const char *key, GVariant *value)
+{
+  g_variant_builder_add_value (b, g_variant_new_dict_entry (g_variant_new_string (key),
+                                                            g_variant_new_variant (value)));
+}
+
 static void
 add_string (GVariantBuilder *b, const char *key, const char *value)
 {
   if (value != NULL)
-    g_variant_builder_add (b, "{sv}", key, g_variant_new_string (value));
+    add_value (b, key, g_variant_new_string (value));
 }
 
 static void
@@ -196,20 +205,20 @@ add_snapshot (AuraModel *self, AuraJob *job, GVariantBuilder *b)
 
   add_string (b, "jobId", job->id);
   add_string (b, "stage", aura_stage_to_string (job->stage));
-  g_variant_builder_add (b, "{sv}", "percent", g_variant_new_uint32 (aura_job_percent (job)));
-  g_variant_builder_add (b, "{sv}", "progress", g_variant_new_double (job->progress));
+  add_value (b, "percent", g_variant_new_uint32 (aura_job_percent (job)));
+  add_value (b, "progress", g_variant_new_double (job->progress));
 
   if (aura_model_job_eta (self, job, &eta, &end_real)) {
-    g_variant_builder_add (b, "{sv}", "etaSeconds", g_variant_new_uint32 (eta));
+    add_value (b, "etaSeconds", g_variant_new_uint32 (eta));
     add_timestamp (b, "expectedEndTime", end_real);
   }
   add_string (b, "message", job->message);
-  g_variant_builder_add (b, "{sv}", "warnings", warnings_variant (job));
+  add_value (b, "warnings", warnings_variant (job));
   add_string (b, "correlationId", job->correlation_id);
-  add_string (b, "substageDetail", job->substage_detail);
+  add_string (b, "substageDetail", aura_job_get_substage_detail (job));
   if (job->has_items) {
-    g_variant_builder_add (b, "{sv}", "currentItem", g_variant_new_uint32 (job->current_item));
-    g_variant_builder_add (b, "{sv}", "totalItems", g_variant_new_uint32 (job->total_items));
+    add_value (b, "currentItem", g_variant_new_uint32 (job->current_item));
+    add_value (b, "totalItems", g_variant_new_uint32 (job->total_items));
   }
   add_timestamp (b, "timestamp", now_real);
   add_string (b, "status", aura_job_status_to_string (job->status));
@@ -233,18 +242,18 @@ aura_model_job_state (AuraModel *self, AuraJob *job)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   add_snapshot (self, job, &b);
   add_string (&b, "title", job->title);
-  g_variant_builder_add (&b, "{sv}", "startedByUid", g_variant_new_uint32 (job->uid));
+  add_value (&b, "startedByUid", g_variant_new_uint32 (job->uid));
 
   g_variant_builder_init (&weights, G_VARIANT_TYPE ("a{sd}"));
   for (guint s = 0; s < AURA_STAGE_COUNT; s++)
     g_variant_builder_add (&weights, "{sd}", aura_stage_to_string (s), job->weights.w[s]);
-  g_variant_builder_add (&b, "{sv}", "completedStages", aura_job_completed_stages (job));
-  g_variant_builder_add (&b, "{sv}", "weights", g_variant_builder_end (&weights));
+  add_value (&b, "completedStages", aura_job_completed_stages (job));
+  add_value (&b, "weights", g_variant_builder_end (&weights));
   add_timestamp (&b, "startedAt", job->started_real);
   if (job->finished_real != 0)
     add_timestamp (&b, "finishedAt", job->finished_real);
-  g_variant_builder_add (&b, "{sv}", "lastEventId", g_variant_new_uint64 (job->last_event_id));
-  g_variant_builder_add (&b, "{sv}", "historyFloor",
+  add_value (&b, "lastEventId", g_variant_new_uint64 (job->last_event_id));
+  add_value (&b, "historyFloor",
                          g_variant_new_uint64 (self->store->vtable->floor (self->store, job->id)));
   return g_variant_builder_end (&b);
 }
@@ -257,7 +266,7 @@ emit (AuraModel *self, AuraJob *job, AuraEventType type, GVariantBuilder *payloa
   guint64 id = aura_event_seq_next (self->seq);
   g_autoptr(AuraEvent) event = NULL;
 
-  g_variant_builder_add (payload, "{sv}", "eventId", g_variant_new_uint64 (id));
+  add_value (payload, "eventId", g_variant_new_uint64 (id));
   event = aura_event_new (type, id, job->id, g_variant_builder_end (payload));
   job->last_event_id = id;
   self->store->vtable->append (self->store, event);
@@ -293,7 +302,7 @@ emit_simple (AuraModel *self, AuraJob *job, AuraEventType type, const char *mess
   /* A job that ended early leaves the output of its completed stages
    * behind: they are what its owner rolls back. */
   if (type == AURA_EVENT_JOB_CANCELLED || type == AURA_EVENT_JOB_FAILED)
-    g_variant_builder_add (&b, "{sv}", "rollbackStages", aura_job_completed_stages (job));
+    add_value (&b, "rollbackStages", aura_job_completed_stages (job));
   /* A terminal event is stamped with the job's finishedAt, so that a client
    * shown the job's final state sees the same terminal event as one that
    * was streamed it live. */
@@ -455,57 +464,110 @@ aura_model_authorize (AuraModel *self, const AuraJob *job, guint32 uid, const gu
 /* ---- entry points ------------------------------------------------------ */
 
 static gboolean
+type_error (const char *key, const GVariantType *type, GError **error)
+{
+  g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS, "'%s' must be of D-Bus type %.*s",
+               key, (int) g_variant_type_get_string_length (type),
+               g_variant_type_peek_string (type));
+  return FALSE;
+}
+
+static gboolean
 lookup_typed (GVariant *dict, const char *key, const GVariantType *type, GVariant **out,
               GError **error)
 {
   g_autoptr(GVariant) value = dict != NULL ? g_variant_lookup_value (dict, key, NULL) : NULL;
 
   *out = NULL;
-  if (value == NULL)
-    return TRUE;
-  if (!g_variant_is_of_type (value, type)) {
-    g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS, "'%s' must be of D-Bus type %.*s",
-                 key, (int) g_variant_type_get_string_length (type),
-                 g_variant_type_peek_string (type));
-    return FALSE;
-  }
+  if (value != NULL && !g_variant_is_of_type (value, type))
+    return type_error (key, type, error);
   *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* A string detail: NULL when absent. */
+static gboolean
+check_string (const AuraDetailValue *v, const char *key, const char **out, GError **error)
+{
+  *out = NULL;
+  if (v->type == 0)
+    return TRUE;
+  if (v->type != 's')
+    return type_error (key, G_VARIANT_TYPE_STRING, error);
+  *out = v->string;
   return TRUE;
 }
 
 /* Integers are accepted in any D-Bus integer type: gdbus sends <3> as int32. */
 static gboolean
-lookup_count (GVariant *dict, const char *key, gboolean *has, guint32 *out, GError **error)
+check_count (const AuraDetailValue *v, const char *key, gboolean *has, guint32 *out,
+             GError **error)
 {
-  g_autoptr(GVariant) value = dict != NULL ? g_variant_lookup_value (dict, key, NULL) : NULL;
-  gint64 v;
-
   *has = FALSE;
-  if (value == NULL)
+  if (v->type == 0)
     return TRUE;
-  switch (g_variant_classify (value)) {
-  case G_VARIANT_CLASS_BYTE: v = g_variant_get_byte (value); break;
-  case G_VARIANT_CLASS_INT16: v = g_variant_get_int16 (value); break;
-  case G_VARIANT_CLASS_UINT16: v = g_variant_get_uint16 (value); break;
-  case G_VARIANT_CLASS_INT32: v = g_variant_get_int32 (value); break;
-  case G_VARIANT_CLASS_UINT32: v = g_variant_get_uint32 (value); break;
-  case G_VARIANT_CLASS_INT64: v = g_variant_get_int64 (value); break;
-  case G_VARIANT_CLASS_UINT64:
-    v = g_variant_get_uint64 (value) > G_MAXUINT32 ? -1 : (gint64) g_variant_get_uint64 (value);
-    break;
-  default:
+  if (strchr ("ynqiuxt", v->type) == NULL) {
     g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
                  "'%s' must be an integer (D-Bus type u)", key);
     return FALSE;
   }
-  if (v < 0 || v > G_MAXUINT32) {
+  if (v->integer < 0 || v->integer > G_MAXUINT32) {
     g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
                  "'%s' must be from 0 to %u", key, G_MAXUINT32);
     return FALSE;
   }
   *has = TRUE;
-  *out = (guint32) v;
+  *out = (guint32) v->integer;
   return TRUE;
+}
+
+void
+aura_detail_value_set_basic (AuraDetailValue *v, char type, const void *value)
+{
+  v->type = type;
+  switch (value != NULL ? type : 0) {
+  case 's': case 'o': case 'g': v->string = *(const char *const *) value; break;
+  case 'y': v->integer = *(const guint8 *) value; break;
+  case 'n': v->integer = *(const gint16 *) value; break;
+  case 'q': v->integer = *(const guint16 *) value; break;
+  case 'i': v->integer = *(const gint32 *) value; break;
+  case 'u': v->integer = *(const guint32 *) value; break;
+  case 'x': v->integer = *(const gint64 *) value; break;
+  case 't':
+    v->integer = *(const guint64 *) value > G_MAXINT64 ? -1 : (gint64) *(const guint64 *) value;
+    break;
+  default: break;
+  }
+}
+
+void
+aura_detail_value_set_variant (AuraDetailValue *v, GVariant *variant)
+{
+  char type = g_variant_get_type_string (variant)[0];
+  union {
+    guint8 y;
+    gint16 n;
+    guint16 q;
+    gint32 i;
+    guint32 u;
+    gint64 x;
+    guint64 t;
+    const char *s;
+  } basic;
+  const void *value = &basic;
+
+  switch (type) {
+  case 's': case 'o': case 'g': basic.s = g_variant_get_string (variant, NULL); break;
+  case 'y': basic.y = g_variant_get_byte (variant); break;
+  case 'n': basic.n = g_variant_get_int16 (variant); break;
+  case 'q': basic.q = g_variant_get_uint16 (variant); break;
+  case 'i': basic.i = g_variant_get_int32 (variant); break;
+  case 'u': basic.u = g_variant_get_uint32 (variant); break;
+  case 'x': basic.x = g_variant_get_int64 (variant); break;
+  case 't': basic.t = g_variant_get_uint64 (variant); break;
+  default: value = NULL; break;     /* (only the type matters then) */
+  }
+  aura_detail_value_set_basic (v, type, value);
 }
 
 static gboolean
@@ -632,16 +694,61 @@ check_index (const char *index_name, guint64 index, const char *total_name, guin
   return TRUE;
 }
 
+AuraDetailValue *
+aura_report_details_slot (AuraReportDetails *d, const char *key)
+{
+  AuraDetailValue *slot;
+
+  if (strcmp (key, "message") == 0)
+    slot = &d->message;
+  else if (strcmp (key, "substageDetail") == 0)
+    slot = &d->substage_detail;
+  else if (strcmp (key, "correlationId") == 0)
+    slot = &d->correlation_id;
+  else if (strcmp (key, "currentItem") == 0)
+    slot = &d->current_item;
+  else if (strcmp (key, "totalItems") == 0)
+    slot = &d->total_items;
+  else
+    return NULL;
+  return slot->type == 0 ? slot : NULL;
+}
+
 gboolean
 aura_model_report_progress (AuraModel *self, const char *job_id, const char *stage_name,
                             double stage_percent, GVariant *details, GError **error)
 {
+  AuraReportDetails d = { { 0 } };
+  g_autoptr(GVariant) owned = details != NULL ? g_variant_ref_sink (details) : NULL;
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+
+  if (owned != NULL) {
+    GVariantIter it;
+    const char *key;
+    GVariant *value;
+
+    g_variant_iter_init (&it, owned);
+    while (g_variant_iter_next (&it, "{&sv}", &key, &value)) {
+      AuraDetailValue *slot = aura_report_details_slot (&d, key);
+      /* (the strings of the values stay valid while they are kept) */
+      g_ptr_array_add (values, value);
+      if (slot != NULL)
+        aura_detail_value_set_variant (slot, value);
+    }
+  }
+  return aura_model_report_progress_details (self, job_id, stage_name, stage_percent, &d, error);
+}
+
+gboolean
+aura_model_report_progress_details (AuraModel *self, const char *job_id, const char *stage_name,
+                                    double stage_percent, const AuraReportDetails *d,
+                                    GError **error)
+{
   const AuraConfig *cfg = self->config;
-  g_autoptr(GVariant) message = NULL, detail = NULL, correlation = NULL;
+  const char *message = NULL, *detail = NULL, *correlation = NULL;
   gboolean has_current, has_total;
   guint32 current = 0, total = 0;
   AuraStage stage;
-  g_autoptr(GVariant) owned = details != NULL ? g_variant_ref_sink (details) : NULL;
   AuraJob *job = aura_model_get_running_job (self, job_id, error);
 
   if (job == NULL)
@@ -656,20 +763,17 @@ aura_model_report_progress (AuraModel *self, const char *job_id, const char *sta
                          "stage_percent must be a number from 0 to 100");
     return FALSE;
   }
-  if (!lookup_typed (owned, "message", G_VARIANT_TYPE_STRING, &message, error) ||
-      !lookup_typed (owned, "substageDetail", G_VARIANT_TYPE_STRING, &detail, error) ||
-      !lookup_typed (owned, "correlationId", G_VARIANT_TYPE_STRING, &correlation, error) ||
-      !lookup_count (owned, "currentItem", &has_current, &current, error) ||
-      !lookup_count (owned, "totalItems", &has_total, &total, error))
+  if (!check_string (&d->message, "message", &message, error) ||
+      !check_string (&d->substage_detail, "substageDetail", &detail, error) ||
+      !check_string (&d->correlation_id, "correlationId", &correlation, error) ||
+      !check_count (&d->current_item, "currentItem", &has_current, &current, error) ||
+      !check_count (&d->total_items, "totalItems", &has_total, &total, error))
     return FALSE;
   if ((message != NULL &&
-       !aura_check_text ("message", g_variant_get_string (message, NULL),
-                         cfg->max_message_length, FALSE, error)) ||
+       !aura_check_text ("message", message, cfg->max_message_length, FALSE, error)) ||
       (detail != NULL &&
-       !aura_check_text ("substageDetail", g_variant_get_string (detail, NULL),
-                         cfg->max_message_length, TRUE, error)) ||
-      (correlation != NULL &&
-       !check_correlation (self, g_variant_get_string (correlation, NULL), error)))
+       !aura_check_text ("substageDetail", detail, cfg->max_message_length, TRUE, error)) ||
+      (correlation != NULL && !check_correlation (self, correlation, error)))
     return FALSE;
   if (has_current != has_total) {
     g_set_error_literal (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
@@ -680,14 +784,14 @@ aura_model_report_progress (AuraModel *self, const char *job_id, const char *sta
     return FALSE;
 
   if (message != NULL)
-    aura_job_set_message (job, g_variant_get_string (message, NULL));
+    aura_job_set_message (job, message);
   else if (stage != job->stage)
     aura_job_set_message (job, aura_stage_describe (stage));
   aura_job_set_stage_progress (job, stage, stage_percent / 100.0);
-  aura_job_set_substage_detail (job, detail != NULL ? g_variant_get_string (detail, NULL) : NULL);
+  aura_job_set_substage_detail (job, detail);
   aura_job_set_items (job, has_total, current, total);
   if (correlation != NULL)
-    aura_job_set_correlation_id (job, g_variant_get_string (correlation, NULL));
+    aura_job_set_correlation_id (job, correlation);
   job->has_fps = FALSE;
   job_changed (self, job, FALSE);
   return TRUE;
@@ -699,8 +803,6 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
                           const char *correlation_id, GError **error)
 {
   AuraJob *job = aura_model_get_running_job (self, job_id, error);
-  g_autofree char *detail = NULL, *message = NULL, *media = NULL;
-  guint64 media_ms;
 
   if (job == NULL || !check_index ("frame", frame, "total_frames", total_frames, error) ||
       !check_correlation (self, correlation_id, error))
@@ -721,17 +823,8 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
     return FALSE;
   }
 
-  media_ms = (guint64) llround (time_seconds * 1000);
-  media = g_strdup_printf ("%02u:%02u:%02u.%03u", (unsigned) (media_ms / 3600000),
-                           (unsigned) (media_ms / 60000 % 60), (unsigned) (media_ms / 1000 % 60),
-                           (unsigned) (media_ms % 1000));
-  /* the media time is the position reached in the rendered video */
-  detail = g_strdup_printf (_("Frame %llu of %llu, %.1f fps, %s"), (unsigned long long) frame,
-                            (unsigned long long) total_frames, fps, media);
-  message = g_strdup (aura_stage_describe (AURA_STAGE_RENDER));
   aura_job_set_stage_progress (job, AURA_STAGE_RENDER, (double) frame / (double) total_frames);
-  aura_job_set_message (job, message);
-  aura_job_set_substage_detail (job, detail);
+  aura_job_set_message (job, aura_stage_describe (AURA_STAGE_RENDER));
   aura_job_set_items (job, TRUE, (guint32) frame, (guint32) total_frames);
   aura_job_set_correlation_id (job, correlation_id);
   job->has_fps = TRUE;
@@ -739,6 +832,7 @@ aura_model_report_ffmpeg (AuraModel *self, const char *job_id, guint64 frame,
   job->frame = frame;
   job->total_frames = total_frames;
   job->media_time = time_seconds;
+  aura_job_set_render_detail (job);
   job_changed (self, job, FALSE);
   return TRUE;
 }

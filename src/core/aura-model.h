@@ -55,6 +55,48 @@ AuraJob    *aura_model_start_job (AuraModel *model, const char *job_id, GVariant
  * correlationId s; NULL = none */
 gboolean    aura_model_report_progress (AuraModel *model, const char *job_id, const char *stage,
                                         double stage_percent, GVariant *details, GError **error);
+
+/**
+ * AuraDetailValue:
+ * One value of the details dictionary as it came: its D-Bus type code (0:
+ * the key was absent) and, for a string or an integer, the value. The
+ * model checks the type. @string points into the message or dictionary it
+ * came from, which must outlive the call.
+ */
+typedef struct {
+  char type;
+  const char *string;                 /* s, o, g */
+  gint64 integer;                     /* y, n, q, i, u, x, t (-1 above G_MAXINT64) */
+} AuraDetailValue;
+
+/**
+ * AuraReportDetails:
+ * The values of the details dictionary the model knows; other keys are
+ * ignored, and the first value of a key counts, as with
+ * g_variant_lookup_value(). The bus layer fills it straight from a message
+ * without building the dictionary (aura_report_details_slot()).
+ */
+typedef struct {
+  AuraDetailValue message;
+  AuraDetailValue substage_detail;
+  AuraDetailValue correlation_id;
+  AuraDetailValue current_item;
+  AuraDetailValue total_items;
+} AuraReportDetails;
+
+/* Where the value of @key goes: NULL for a key the model does not know, or
+ * one already set. */
+AuraDetailValue *aura_report_details_slot (AuraReportDetails *details, const char *key);
+/* Sets @v to a value of D-Bus type @type: @value points at it when it is
+ * basic (a const char * for s, o and g; the integer of that type, a double,
+ * or an int for b), NULL for a container. */
+void        aura_detail_value_set_basic (AuraDetailValue *v, char type, const void *value);
+/* The same from a GVariant of any type. */
+void        aura_detail_value_set_variant (AuraDetailValue *v, GVariant *variant);
+/* aura_model_report_progress() with the details already taken apart. */
+gboolean    aura_model_report_progress_details (AuraModel *model, const char *job_id,
+                                                const char *stage, double stage_percent,
+                                                const AuraReportDetails *details, GError **error);
 gboolean    aura_model_report_ffmpeg (AuraModel *model, const char *job_id, guint64 frame,
                                       guint64 total_frames, double fps, double time_seconds,
                                       const char *correlation_id, GError **error);

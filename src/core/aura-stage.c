@@ -44,8 +44,14 @@ aura_stage_describe (AuraStage stage)
     N_("Planning"), N_("Writing the script"), N_("Synthesizing speech"),
     N_("Generating visuals"), N_("Composing"), N_("Rendering video"), N_("Finalizing"),
   };
+  /* Looked up once: the locale is set before the first report, and
+   * gettext's lookup costs more than the rest of an FFmpeg report. */
+  static const char *translated[AURA_STAGE_COUNT];
+
   g_return_val_if_fail (stage < AURA_STAGE_COUNT, NULL);
-  return _(descriptions[stage]);
+  if (translated[stage] == NULL)
+    translated[stage] = _(descriptions[stage]);
+  return translated[stage];
 }
 
 const char *

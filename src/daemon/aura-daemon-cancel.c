@@ -55,6 +55,7 @@ struct _AuraDaemonCancel {
   AuraCancelRegistry *registry;
   GHashTable *owners;                 /* unique name -> Owner */
   GHashTable *operations;             /* job id -> Operation */
+  GPtrArray *released;                /* owners to unwatch once CancelJob is answered */
 };
 
 /* ---- watched connections ----------------------------------------------- */
@@ -147,7 +148,11 @@ static void
 on_owner_released (const char *owner, gpointer user_data)
 {
   AuraDaemonCancel *self = user_data;
-  g_hash_table_remove (self->owners, owner);
+
+  if (self->released != NULL)
+    g_ptr_array_add (self->released, g_strdup (owner));
+  else
+    g_hash_table_remove (self->owners, owner);
 }
 
 /* ---- cancellations in flight ------------------------------------------- */
@@ -233,10 +238,17 @@ operation_finish (Operation *o)
   const char *status = "Canceled";
   const char *correlation_id = "";
   gboolean cleanup = FALSE;
+  g_autoptr(GPtrArray) released = NULL;
   AuraJob *job;
 
   /* Out of the table first: ending the job calls back into this file. */
   g_hash_table_steal (self->operations, job_id);
+  /* Ending the job releases its providers, and unwatching their
+   * connections sends the bus a RemoveMatch each: sent before the answers,
+   * they delayed them (by 1.8 ms with 64 providers, bench-cancel). They
+   * go after the answers. */
+  if (self->released == NULL)
+    released = self->released = g_ptr_array_new_with_free_func (g_free);
 
   message = aura_cancel_op_message (o->op, aura_model_get_config (model)->max_message_length);
   job = aura_model_lookup (model, job_id);
@@ -259,6 +271,11 @@ operation_finish (Operation *o)
       g_warning ("job %s: cannot answer CancelJob: %s", job_id, g_strerror (-r));
   }
   operation_free (o);
+  if (released != NULL) {
+    self->released = NULL;
+    for (guint i = 0; i < released->len; i++)
+      g_hash_table_remove (self->owners, released->pdata[i]);
+  }
 }
 
 static void

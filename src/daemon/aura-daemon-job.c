@@ -94,7 +94,7 @@ JOB_GETTER (get_progress) { return sd_bus_message_append (reply, "d", JOB (userd
 JOB_GETTER (get_message) { return sd_bus_message_append (reply, "s", or_empty (JOB (userdata)->message)); }
 JOB_GETTER (get_substage_detail)
 {
-  return sd_bus_message_append (reply, "s", or_empty (JOB (userdata)->substage_detail));
+  return sd_bus_message_append (reply, "s", or_empty (aura_job_get_substage_detail (JOB (userdata))));
 }
 JOB_GETTER (get_current_item) { return sd_bus_message_append (reply, "u", JOB (userdata)->current_item); }
 JOB_GETTER (get_total_items) { return sd_bus_message_append (reply, "u", JOB (userdata)->total_items); }

@@ -132,18 +132,42 @@ reply_from_gerror (sd_bus_message *m, sd_bus_error *ret_error, const GError *err
  * memory, not a request. */
 #define MAX_DICT_VALUES 256
 
-/* Reads a trailing a{sv} argument into a GVariant. */
 static int
-read_vardict (sd_bus_message *m, GVariant **out, sd_bus_error *ret_error)
+vardict_result (int r, sd_bus_error *ret_error)
 {
-  int r = aura_bus_message_read_variant_limited (m, MAX_DICT_VALUES, out);
-
   if (r == -E2BIG)
     return sd_bus_error_setf (ret_error, SD_BUS_ERROR_INVALID_ARGS,
                               "options and details may hold at most %d values", MAX_DICT_VALUES);
   if (r == 0)
     return -EBADMSG;
   return r < 0 ? r : 0;
+}
+
+/* Reads a trailing a{sv} argument into a GVariant. */
+static int
+read_vardict (sd_bus_message *m, GVariant **out, sd_bus_error *ret_error)
+{
+  return vardict_result (aura_bus_message_read_variant_limited (m, MAX_DICT_VALUES, out),
+                         ret_error);
+}
+
+static void
+on_detail (const char *key, char type, const void *value, gpointer user_data)
+{
+  AuraDetailValue *v = aura_report_details_slot (user_data, key);
+
+  if (v != NULL)
+    aura_detail_value_set_basic (v, type, value);
+}
+
+/* Reads ReportProgress's details straight into the values the model
+ * knows: building the whole dictionary as a GVariant tree and looking the
+ * keys up again cost several times what the rest of a report does. */
+static int
+read_details (sd_bus_message *m, AuraReportDetails *details, sd_bus_error *ret_error)
+{
+  return vardict_result (aura_bus_message_read_vardict (m, MAX_DICT_VALUES, on_detail, details),
+                         ret_error);
 }
 
 static int
@@ -191,7 +215,7 @@ static int
 method_report_progress (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
   AuraDaemon *self = userdata;
-  g_autoptr(GVariant) details = NULL;
+  AuraReportDetails details = { { 0 } };
   g_autoptr(GError) error = NULL;
   const char *job_id, *stage;
   double percent;
@@ -199,10 +223,11 @@ method_report_progress (sd_bus_message *m, void *userdata, sd_bus_error *ret_err
   int r;
 
   r = sd_bus_message_read (m, "ssd", &job_id, &stage, &percent);
-  if (r < 0 || (r = read_vardict (m, &details, ret_error)) < 0)
+  if (r < 0 || (r = read_details (m, &details, ret_error)) < 0)
     return r;
   AUTHORIZE_OR_RETURN (job_id);
-  ok = aura_model_report_progress (self->model, job_id, stage, percent, details, &error);
+  ok = aura_model_report_progress_details (self->model, job_id, stage, percent, &details,
+                                           &error);
   return finish_report (m, ret_error, ok, error);
 }
 
@@ -546,7 +571,9 @@ emit_event_signal (AuraDaemon *self, AuraJob *job, AuraEvent *event)
     r = sd_bus_message_append (signal, "st", job->id, event->id);
   if (r >= 0) {
     const char *message = NULL;
-    g_variant_lookup (event->payload, "message", "&s", &message);
+    /* (progress events, the frequent ones, need no lookup) */
+    if (event->type != AURA_EVENT_STEP_PROGRESS)
+      g_variant_lookup (event->payload, "message", "&s", &message);
     if (event->type == AURA_EVENT_STEP_PROGRESS)
       r = aura_bus_message_append_variant (signal, event->payload);
     else if (event->type == AURA_EVENT_WARNING)

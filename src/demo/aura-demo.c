@@ -466,7 +466,15 @@ demo_start_job (Demo *demo, GError **error)
   job->correlation_id = g_strdup_printf ("demo-%" G_GUINT64_FORMAT, job->seed);
   job->plan = aura_demo_plan_new (job->seed, demo->end, demo->end_stage);
   job->started = g_get_monotonic_time ();
-  title = g_strdup_printf (_("Demo video %u"), demo->n_started);
+  /* the title tells, in a list or in a browser, which jobs will not complete */
+  if (demo->end == AURA_DEMO_END_STALL)
+    title = g_strdup_printf (_("Demo video %u (hangs in %s)"), demo->n_started,
+                             aura_stage_to_string (demo->end_stage));
+  else if (demo->end == AURA_DEMO_END_FAIL)
+    title = g_strdup_printf (_("Demo video %u (fails in %s)"), demo->n_started,
+                             aura_stage_to_string (demo->end_stage));
+  else
+    title = g_strdup_printf (_("Demo video %u"), demo->n_started);
 
   if (!aura_client_start_job (demo->client, job->id, title, job->correlation_id, error)) {
     /* the daemon's own refusals say what is wrong; the bus's do not say

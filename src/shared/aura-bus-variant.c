@@ -194,6 +194,101 @@ aura_bus_message_read_variant_limited (sd_bus_message *m, guint max_values, GVar
   return read_value (m, &max_values, out);
 }
 
+static gboolean
+take_budget (guint *budget)
+{
+  if (*budget == 0)
+    return FALSE;
+  (*budget)--;
+  return TRUE;
+}
+
+/* One {sv} entry; 0 at the end of the array. */
+static int
+read_vardict_entry (sd_bus_message *m, guint *budget, AuraBusVardictFunc func,
+                    gpointer user_data)
+{
+  const char *key, *inner;
+  union {
+    guint8 y;
+    gint16 n;
+    guint16 q;
+    gint32 i;
+    guint32 u;
+    gint64 x;
+    guint64 t;
+    double d;
+    int b;
+    const char *s;
+  } basic;
+  const void *value = NULL;
+  int r;
+
+  r = sd_bus_message_enter_container (m, 'e', "sv");
+  if (r <= 0)
+    return r;
+  /* the entry, its key, its variant and its value count, as in read_value() */
+  if (!take_budget (budget) || !take_budget (budget))
+    return -E2BIG;
+  r = sd_bus_message_read_basic (m, 's', &key);
+  if (r < 0)
+    return r;
+  if (!take_budget (budget))
+    return -E2BIG;
+  r = sd_bus_message_peek_type (m, NULL, &inner);
+  if (r <= 0)
+    return r < 0 ? r : -EBADMSG;
+  r = sd_bus_message_enter_container (m, 'v', inner);
+  if (r < 0)
+    return r;
+  if (inner[0] != '\0' && inner[1] == '\0' && strchr ("sogynqiuxtdb", inner[0]) != NULL) {
+    if (!take_budget (budget))
+      return -E2BIG;
+    r = sd_bus_message_read_basic (m, inner[0], &basic);
+    if (r <= 0)
+      return r < 0 ? r : -EBADMSG;
+    value = &basic;
+  } else {
+    g_autoptr(GVariant) dropped = NULL;
+    r = read_value (m, budget, &dropped);
+    if (r <= 0)
+      return r < 0 ? r : -EBADMSG;
+  }
+  r = sd_bus_message_exit_container (m);
+  if (r >= 0)
+    r = sd_bus_message_exit_container (m);
+  if (r < 0)
+    return r;
+  func (key, inner[0], value, user_data);
+  return 1;
+}
+
+int
+aura_bus_message_read_vardict (sd_bus_message *m, guint max_values, AuraBusVardictFunc func,
+                               gpointer user_data)
+{
+  const char *contents = NULL;
+  char type;
+  int r;
+
+  r = sd_bus_message_peek_type (m, &type, &contents);
+  if (r <= 0)
+    return r;
+  if (type != 'a' || g_strcmp0 (contents, "{sv}") != 0)
+    return -EBADMSG;
+  if (!take_budget (&max_values))
+    return -E2BIG;
+  r = sd_bus_message_enter_container (m, 'a', "{sv}");
+  if (r < 0)
+    return r;
+  while ((r = read_vardict_entry (m, &max_values, func, user_data)) > 0)
+    ;
+  if (r < 0)
+    return r;
+  r = sd_bus_message_exit_container (m);
+  return r < 0 ? r : 1;
+}
+
 int
 aura_bus_message_read_body (sd_bus_message *m, GVariant **out)
 {

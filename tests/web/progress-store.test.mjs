@@ -358,6 +358,25 @@ describe('per-job stream: events', () => {
     });
   }
 
+  test('a step-progress that says how the job ended gives it its finish time', () => {
+    // the daemon's order: the final state, then the terminal event
+    const { store, ES } = setup();
+    store.trackJob('job-1');
+    const es = ES.last();
+    es.open();
+    es.emit('step-progress', progress('job-1', 7, {
+      percent: 100, status: 'Completed', timestamp: '2030-01-01T00:05:00.063Z',
+    }), 7);
+    const job = store.getJob('job-1');
+    assert.equal(job.status, 'Completed');
+    assert.equal(job.finishedAt, '2030-01-01T00:05:00.063Z');
+    es.emit('job-completed', {
+      jobId: 'job-1', status: 'Completed', timestamp: '2030-01-01T00:05:00.055Z', eventId: 8,
+    }, 8);
+    assert.equal(job.finishedAt, '2030-01-01T00:05:00.055Z', 'the terminal event has the last word');
+    assert.ok(es.closed);
+  });
+
   test('a terminal event without status uses the event type', () => {
     const { store, ES } = setup();
     store.trackJob('job-1');
