@@ -272,28 +272,6 @@ flood_pump (gpointer data)
   return flood->n_final_sent == flood->n_jobs && flood->answered == flood->sent;
 }
 
-static void
-call_ok (sd_bus *bus, const char *destination, const char *member, const char *types, ...)
-{
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  va_list ap;
-  int r;
-
-  r = sd_bus_message_new_method_call (bus, &m, destination, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                      member);
-  if (r >= 0) {
-    va_start (ap, types);
-    r = sd_bus_message_appendv (m, types, ap);
-    va_end (ap);
-  }
-  if (r >= 0)
-    r = sd_bus_call (bus, m, 0, &error, &reply);
-  if (r < 0)
-    bench_fail ("%s on %s: %s", member, destination,
-                error.message != NULL ? error.message : g_strerror (-r));
-  sd_bus_error_free (&error);
-}
 
 typedef enum { KIND_OURS, KIND_UNCOALESCED, KIND_NULL } Kind;
 static const char *const kind_names[] = { "aura-progressd", "uncoalesced daemon", "null service" };
@@ -363,7 +341,7 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
     jobs[j].flood = &flood;
     jobs[j].conn = j % n_conns;
     jobs[j].id = g_strdup_printf ("%s%u", prefix, j);
-    call_ok (buses[jobs[j].conn], destination, "StartJob", "sa{sv}", jobs[j].id, 0);
+    bench_call_ok (buses[jobs[j].conn], destination, "StartJob", "sa{sv}", jobs[j].id, 0);
   }
 
   cpu0 = bench_proc_cpu_seconds (service);
@@ -422,7 +400,7 @@ run_once (BenchBus *bb, sd_bus **buses, guint n_conns, Subscriber *sub, const ch
   {
     double c0 = bench_now ();
     for (guint j = 0; j < n_jobs; j++)
-      call_ok (buses[jobs[j].conn], destination, "CompleteJob", "s", jobs[j].id);
+      bench_call_ok (buses[jobs[j].conn], destination, "CompleteJob", "s", jobs[j].id);
     bench_note ("coalesce: completed in %.2f s", bench_now () - c0);
   }
   if (signals) {

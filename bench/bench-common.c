@@ -543,3 +543,26 @@ bench_row (const char *figure, const char *ours, const char *baseline, double ra
           target != NULL ? target : "-", met < 0 ? "-" : met ? "yes" : "NO");
   fflush (stdout);
 }
+
+void
+bench_call_ok (sd_bus *bus, const char *destination, const char *member, const char *types, ...)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
+  va_list ap;
+  int r;
+
+  r = sd_bus_message_new_method_call (bus, &m, destination, AURA_OBJECT_PATH, AURA_INTERFACE,
+                                      member);
+  if (r >= 0) {
+    va_start (ap, types);
+    r = sd_bus_message_appendv (m, types, ap);
+    va_end (ap);
+  }
+  if (r >= 0)
+    r = sd_bus_call (bus, m, 0, &error, &reply);
+  if (r < 0)
+    bench_fail ("%s on %s: %s", member, destination,
+                error.message != NULL ? error.message : g_strerror (-r));
+  sd_bus_error_free (&error);
+}

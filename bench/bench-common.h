@@ -32,6 +32,10 @@ void         bench_bus_free (BenchBus *bb);
 sd_bus      *bench_connect (BenchBus *bb);
 /* Waits (up to 60 s, then exits with an error) until @name is owned. */
 void         bench_wait_name (BenchBus *bb, const char *name);
+/* Calls @member of org.aura.Progress (or the null service) on
+ * @destination and waits for the answer; exits with an error when it fails. */
+void         bench_call_ok (sd_bus *bus, const char *destination, const char *member,
+                            const char *types, ...);
 /* Writes @contents to a new file in the temporary directory. */
 char        *bench_write_file (BenchBus *bb, const char *name, const char *contents);
 

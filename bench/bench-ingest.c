@@ -102,28 +102,6 @@ run_done (gpointer data)
   return run->answered >= run->expected;
 }
 
-static void
-call_ok (sd_bus *bus, const char *destination, const char *member, const char *types, ...)
-{
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-  va_list ap;
-  int r;
-
-  r = sd_bus_message_new_method_call (bus, &m, destination, AURA_OBJECT_PATH, AURA_INTERFACE,
-                                      member);
-  if (r >= 0) {
-    va_start (ap, types);
-    r = sd_bus_message_appendv (m, types, ap);
-    va_end (ap);
-  }
-  if (r >= 0)
-    r = sd_bus_call (bus, m, 0, &error, &reply);
-  if (r < 0)
-    bench_fail ("%s on %s: %s", member, destination,
-                error.message != NULL ? error.message : g_strerror (-r));
-  sd_bus_error_free (&error);
-}
 
 typedef struct {
   double rate;                        /* reports per second */
@@ -148,7 +126,7 @@ run_once (sd_bus **buses, guint n_clients, guint window, guint64 per_client,
     clients[i].run = &run;
     clients[i].bus = buses[i];
     clients[i].job_id = g_strdup_printf ("ingest-%s-%u-%u", tag, serial, i);
-    call_ok (buses[i], destination, "StartJob", "sa{sv}", clients[i].job_id, 0);
+    bench_call_ok (buses[i], destination, "StartJob", "sa{sv}", clients[i].job_id, 0);
   }
 
   cpu0 = bench_proc_cpu_seconds (service);
@@ -169,7 +147,7 @@ run_once (sd_bus **buses, guint n_clients, guint window, guint64 per_client,
                 run.first_error);
 
   for (guint i = 0; i < n_clients; i++) {
-    call_ok (buses[i], destination, "CompleteJob", "s", clients[i].job_id);
+    bench_call_ok (buses[i], destination, "CompleteJob", "s", clients[i].job_id);
     g_free (clients[i].job_id);
   }
   result.rate = run.expected / (t1 - t0);

@@ -23,6 +23,13 @@ slow (void)
   return g_getenv ("AURA_TEST_SLOW") != NULL;
 }
 
+static gboolean
+sanitized (void)
+{
+  /* ASan keeps freed memory in quarantine: RSS says nothing there */
+  return g_getenv ("ASAN_OPTIONS") != NULL;
+}
+
 /* A bus, the daemon (with @daemon_conf as its configuration, if any) and
  * the bridge with the extra arguments. */
 static Env *
@@ -771,6 +778,25 @@ test_bad_input (void)
     answer = aura_test_raw_read_all (sock);
     g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 405"));
   }
+  /* errors quoting what the client sent stay valid JSON (UTF-8) whatever
+   * the bytes (found by fuzz/fuzz-http.c) */
+  for (guint i = 0; i < 2; i++) {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    const char *req = i == 0 ? "GE\x95 /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                             : "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: http://\xff\xfe\r\n\r\n";
+    g_autofree char *answer = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(GError) error = NULL;
+    const char *body;
+    aura_test_raw_send (sock, req, strlen (req));
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, i == 0 ? "HTTP/1.1 405" : "HTTP/1.1 403"));
+    body = strstr (answer, "\r\n\r\n");
+    g_assert_nonnull (body);
+    node = json_from_string (body + 4, &error);
+    g_assert_no_error (error);
+    g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  }
 
   /* huge headers: 431 with JSON below libsoup's own limit, closed above */
   for (guint size = 20000; size <= 200000; size += 180000) {
@@ -816,6 +842,45 @@ test_bad_input (void)
     g_assert_true (answer[0] == '\0' || g_str_has_prefix (answer, "HTTP/1.1 413"));
   }
 
+  /* Ranges are ignored: many overlapping ones once made libsoup send the
+   * file hundreds of times over (found by fuzz/fuzz-http.c) */
+  {
+    g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+    g_autoptr(GString) req = g_string_new ("GET /progress-store.js HTTP/1.1\r\nHost: x\r\n"
+                                           "Range: bytes=0-");
+    g_autofree char *path = g_build_filename (aura_test_program ("AURA_WEB_DIR"),
+                                              "progress-store.js", NULL);
+    g_autofree char *answer = NULL;
+    g_autofree char *expected = NULL;
+    gsize expected_len;
+    for (guint i = 0; i < 2000; i++)
+      g_string_append (req, ",0-");
+    g_string_append (req, "\r\n\r\n");
+    aura_test_raw_send (sock, req->str, req->len);
+    answer = aura_test_raw_read_all (sock);
+    g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 200 OK\r\n"));
+    g_assert_true (g_file_get_contents (path, &expected, &expected_len, NULL));
+    g_assert_true (g_str_has_suffix (answer, expected));
+    g_assert_cmpuint (strlen (answer), <, expected_len + 2048);
+  }
+
+  /* OPTIONS * asks about the server; * is for nothing else */
+  {
+    g_autoptr(GSocket) a = aura_test_raw_connect (env->bridge->port, 0);
+    g_autoptr(GSocket) b = aura_test_raw_connect (env->bridge->port, 0);
+    const char options[] = "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char get[] = "GET * HTTP/1.1\r\nHost: x\r\n\r\n";
+    g_autofree char *ra = NULL, *rb = NULL;
+    aura_test_raw_send (a, options, strlen (options));
+    aura_test_raw_send (b, get, strlen (get));
+    ra = aura_test_raw_read_all (a);
+    rb = aura_test_raw_read_all (b);
+    g_assert_true (g_str_has_prefix (ra, "HTTP/1.1 204 No Content\r\n"));
+    g_assert_nonnull (strstr (ra, "\r\nAllow: GET, HEAD, POST, OPTIONS\r\n"));
+    g_assert_true (g_str_has_prefix (rb, "HTTP/1.1 400 Bad Request\r\n"));
+    g_assert_nonnull (strstr (rb, "\"error\":\"invalid-path\""));
+  }
+
   /* HTTP/1.0 without Host is still served */
   {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
@@ -831,6 +896,122 @@ test_bad_input (void)
     g_autoptr(AuraTestResponse) res = fetch (env, "GET", "/healthz", NULL);
     g_assert_cmpuint (res->status, ==, 200);
   }
+}
+
+/* What the jobs are, as far as a client can change them. */
+static char *
+jobs_summary (Env *env)
+{
+  g_autoptr(AuraTestResponse) res = fetch (env, "GET", "/api/jobs", NULL);
+  g_autoptr(JsonNode) node = aura_test_response_json (res);
+  JsonArray *jobs = json_node_get_array (node);
+  GString *out = g_string_new (NULL);
+
+  g_assert_cmpuint (res->status, ==, 200);
+  for (guint i = 0; i < json_array_get_length (jobs); i++) {
+    JsonObject *job = json_array_get_object_element (jobs, i);
+    g_string_append_printf (out, "%s %s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT ";",
+                            json_object_get_string_member (job, "jobId"),
+                            json_object_get_string_member (job, "status"),
+                            json_object_get_int_member (job, "percent"),
+                            json_object_get_int_member (job, "lastEventId"));
+  }
+  return g_string_free (out, FALSE);
+}
+
+typedef struct {
+  const char *method;
+  const char *path;
+  const char *wrong_method;
+  const char *bad_path;               /* a malformed id or parameter; NULL: none */
+  guint bad_status;
+  const char *bad_code;
+} Endpoint;
+
+/* Every endpoint, tried with each kind of hostile input: its specific
+ * error every time, the bridge answering after each, and in the end the
+ * jobs as they were, no connection or stream held, and memory flat over
+ * rounds. */
+static void
+test_hostile_matrix (void)
+{
+  static const Endpoint endpoints[] = {
+    { "GET", "/api/jobs", "PUT", NULL, 0, NULL },
+    { "GET", "/api/jobs/job-1", "DELETE", "/api/jobs/..%2F..%2Fetc%2Fpasswd", 400,
+      "invalid-job-id" },
+    { "GET", "/api/jobs/job-1/events", "POST", "/api/jobs/%C3%A9t%C3%A9/events", 400,
+      "invalid-job-id" },
+    { "GET", "/api/events?jobs=job-1", "PATCH", "/api/events?jobs=job-1,,job-2", 400,
+      "invalid-job-id" },
+    { "POST", "/api/jobs/job-1/cancel", "GET", "/api/jobs/a%2Fb/cancel", 400, "invalid-job-id" },
+    { "GET", "/healthz", "POST", NULL, 0, NULL },
+    { "GET", "/metrics", "DELETE", NULL, 0, NULL },
+    { "GET", "/", "PUT", "/%2e%2e/%2e%2e/etc/passwd", 404, "not-found" },
+  };
+  g_autoptr(Env) env = NULL;
+  g_autoptr(AuraTestBus) scratch = aura_test_bus_new ();
+  g_autofree char *token_file = aura_test_bus_write_file (scratch, "token", "s3cret\n");
+  g_autofree char *arg = g_strdup_printf ("--token-file=%s", token_file);
+  g_autofree char *big = g_strnfill (20000, 'a');
+  g_autofree char *before = NULL, *after = NULL;
+  const char *const huge_header[] = { "X-Big", big, NULL };
+  const char *const foreign[] = { "Origin", "https://evil.example",
+                                  "Authorization", "Bearer s3cret", NULL };
+  const char *const wrong_token[] = { "Authorization", "Bearer s3cre", NULL };
+  guint rounds = slow () ? 2 : 4;
+  guint64 rss_first = 0, rss_last = 0;
+
+  env = env_new (NULL, arg, NULL);
+  start_job (env, "job-1");
+  report (env, "job-1", "script", 40.0, "writing");
+  start_job (env, "job-2");
+  complete (env, "job-2");
+  before = jobs_summary (env);
+
+  for (guint round = 0; round < rounds; round++) {
+    for (guint i = 0; i < G_N_ELEMENTS (endpoints); i++) {
+      const Endpoint *e = &endpoints[i];
+      g_autofree char *u = url (env, e->path);
+      g_autoptr(AuraTestResponse) method = fetch (env, e->wrong_method, e->path, NULL);
+      g_autoptr(AuraTestResponse) header = fetch (env, e->method, e->path, huge_header);
+      g_autoptr(AuraTestResponse) body = aura_test_fetch (env->session, e->method, u, NULL, big);
+      g_autoptr(AuraTestResponse) origin = fetch (env, e->method, e->path, foreign);
+      g_autoptr(AuraTestResponse) health = NULL;
+
+      assert_json_error (method, 405, "method-not-allowed");
+      g_assert_nonnull (soup_message_headers_get_one (method->headers, "Allow"));
+      assert_json_error (header, 431, "headers-too-large");
+      assert_json_error (body, 413, "body-too-large");
+      assert_json_error (origin, 403, "origin-not-allowed");
+      if (e->bad_path != NULL) {
+        g_autoptr(AuraTestResponse) bad = fetch (env, e->method, e->bad_path, NULL);
+        assert_json_error (bad, e->bad_status, e->bad_code);
+      }
+      if (strcmp (e->method, "POST") == 0) {
+        g_autoptr(AuraTestResponse) none = fetch (env, e->method, e->path, NULL);
+        g_autoptr(AuraTestResponse) wrong = fetch (env, e->method, e->path, wrong_token);
+        assert_json_error (none, 401, "unauthorized");
+        assert_json_error (wrong, 401, "unauthorized");
+      }
+      /* still answering */
+      health = fetch (env, "GET", "/healthz", NULL);
+      g_assert_cmpuint (health->status, ==, 200);
+    }
+    if (round == 0)
+      rss_first = aura_test_bridge_rss_kib (env->bridge);
+  }
+  rss_last = aura_test_bridge_rss_kib (env->bridge);
+  g_test_message ("bridge RSS %" G_GUINT64_FORMAT " KiB after the first round, %" G_GUINT64_FORMAT
+                  " KiB after %u", rss_first, rss_last, rounds);
+
+  /* nothing changed, nothing is held */
+  after = jobs_summary (env);
+  g_assert_cmpstr (after, ==, before);
+  wait_metric (env, "aura_bridge_open_streams", 0);
+  /* (the request asking is the one connection left) */
+  wait_metric (env, "aura_bridge_open_connections", 1);
+  if (!sanitized () && !slow ())
+    g_assert_cmpuint (rss_last, <, rss_first + 1024);
 }
 
 /* A connection must send its request in time; a stream needs no requests. */
@@ -949,13 +1130,6 @@ test_connection_limit (void)
 }
 
 /* ---- slow clients ------------------------------------------------------ */
-
-static gboolean
-sanitized (void)
-{
-  /* ASan keeps freed memory in quarantine: RSS says nothing there */
-  return g_getenv ("ASAN_OPTIONS") != NULL;
-}
 
 static void
 test_slow_client (void)
@@ -1708,6 +1882,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/finished", test_finished);
   g_test_add_func ("/bridge/http-errors", test_http_errors);
   g_test_add_func ("/bridge/bad-input", test_bad_input);
+  g_test_add_func ("/bridge/hostile-matrix", test_hostile_matrix);
   g_test_add_func ("/bridge/idle-timeout", test_idle_timeout);
   g_test_add_func ("/bridge/stream-limits", test_stream_limits);
   g_test_add_func ("/bridge/connection-limit", test_connection_limit);

@@ -211,6 +211,30 @@ on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
 
 /* ---- accepting ---------------------------------------------------------- */
 
+void
+aura_conn_tracker_accept (AuraConnTracker *self, GSocketConnection *connection,
+                          GSocketAddress *local, GSocketAddress *remote)
+{
+  Conn *conn;
+
+  if (g_hash_table_size (self->conns) >= self->config->max_connections) {
+    g_debug ("refusing a connection: %u open (--max-connections)",
+             g_hash_table_size (self->conns));
+    self->metrics->connections_rejected++;
+    g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+    return;
+  }
+  conn = g_new0 (Conn, 1);
+  conn->tracker = self;
+  conn->connection = connection;
+  conn->remote = g_object_ref (remote);
+  g_object_weak_ref (G_OBJECT (connection), on_connection_gone, conn);
+  g_object_set_qdata (G_OBJECT (remote), conn_quark (), conn);
+  g_hash_table_add (self->conns, conn);
+  conn_arm (conn);
+  soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, NULL);
+}
+
 static gboolean
 on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source,
              gpointer user_data)
@@ -219,15 +243,7 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
   g_autoptr(GSocketAddress) local = NULL;
   g_autoptr(GSocketAddress) remote = NULL;
   g_autoptr(GError) error = NULL;
-  Conn *conn;
 
-  if (g_hash_table_size (self->conns) >= self->config->max_connections) {
-    g_debug ("refusing a connection: %u open (--max-connections)",
-             g_hash_table_size (self->conns));
-    self->metrics->connections_rejected++;
-    g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-    return TRUE;
-  }
   local = g_socket_connection_get_local_address (connection, &error);
   if (local != NULL)
     remote = g_socket_connection_get_remote_address (connection, &error);
@@ -238,16 +254,7 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
   }
   g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1,
                        NULL);
-
-  conn = g_new0 (Conn, 1);
-  conn->tracker = self;
-  conn->connection = connection;
-  conn->remote = g_object_ref (remote);
-  g_object_weak_ref (G_OBJECT (connection), on_connection_gone, conn);
-  g_object_set_qdata (G_OBJECT (remote), conn_quark (), conn);
-  g_hash_table_add (self->conns, conn);
-  conn_arm (conn);
-  soup_server_accept_iostream (self->server, G_IO_STREAM (connection), local, remote, NULL);
+  aura_conn_tracker_accept (self, connection, local, remote);
   return TRUE;
 }
 

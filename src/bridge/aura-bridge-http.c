@@ -33,12 +33,16 @@ respond_error_literal (SoupServerMessage *msg, guint status, const char *code,
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) node = NULL;
+  /* Messages quote what the client sent (a method, a path, an Origin),
+   * which may be any bytes; JSON is UTF-8, and json-glib writes strings
+   * as they are. */
+  g_autofree char *valid = g_utf8_make_valid (message, -1);
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "error");
   json_builder_add_string_value (b, code);
   json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
+  json_builder_add_string_value (b, valid);
   json_builder_set_member_name (b, "status");
   json_builder_add_int_value (b, status);
   if (job_id != NULL) {

@@ -110,20 +110,25 @@ static const AuraEventSourceListener source_listener = {
   .availability = on_source_availability,
 };
 
-static gboolean
-on_heartbeat (gpointer user_data)
+void
+aura_bridge_heartbeat (AuraBridge *self)
 {
-  AuraBridge *self = user_data;
   g_autoptr(GBytes) frame = NULL;
 
   if (self->feeds.length == 0)
-    return G_SOURCE_CONTINUE;
+    return;
   frame = aura_sse_heartbeat_new (g_get_real_time (),
                                   aura_event_source_is_available (self->source)
                                     ? "alive" : "daemon-unavailable",
                                   (double) self->config.heartbeat_interval_us / G_USEC_PER_SEC);
   for (GList *l = self->feeds.head; l != NULL; l = l->next)
     aura_feed_heartbeat (l->data, frame);
+}
+
+static gboolean
+on_heartbeat (gpointer user_data)
+{
+  aura_bridge_heartbeat (user_data);
   return G_SOURCE_CONTINUE;
 }
 
@@ -296,8 +301,22 @@ handle_request (SoupServer *server, SoupServerMessage *msg, const char *path, GH
    * for ever (fixed in libsoup 3.3, commit d20c6601). */
   soup_message_headers_replace (resp, "Connection", "close");
   soup_message_headers_replace (resp, "X-Content-Type-Options", "nosniff");
+  /* No partial responses: libsoup 3.2 would answer a Range of many
+   * overlapping ranges with a multipart body many times the size of the
+   * resource (it merges only half of them), from a request of 1 KB. */
+  soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
   if (!aura_http_apply_cors (&self->config, msg))
     return;
+  /* "*" names the server as a whole, and only for OPTIONS (RFC 9110
+   * 9.3.7); libsoup hands such requests to a handler of "*" alone. */
+  if (soup_server_message_is_options_ping (msg)) {
+    if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
+      aura_http_respond_options (&self->config, msg, "GET, HEAD, POST");
+    else
+      aura_http_respond_error (msg, SOUP_STATUS_BAD_REQUEST, "invalid-path",
+                               "the path * is only for OPTIONS");
+    return;
+  }
   /* The path is raw (the server has raw-paths set): each segment is decoded
    * here, so that an id like %2F..%2F gets the API's 400, not libsoup's. */
   seg = aura_http_split_path (path);
@@ -340,6 +359,7 @@ aura_bridge_new (AuraBridgeConfig *config, AuraEventSource *source)
                                   "server-header", "aura-sse-bridge ",
                                   NULL);
   soup_server_add_handler (self->server, NULL, handle_request, self, NULL);
+  soup_server_add_handler (self->server, "*", handle_request, self, NULL);
   self->conns = aura_conn_tracker_new (self->server, &self->config, &self->metrics);
   self->heartbeat_id = g_timeout_add_full (G_PRIORITY_DEFAULT,
                                            (guint) MAX (self->config.heartbeat_interval_us / 1000,

@@ -69,6 +69,9 @@ typedef struct {
 /* Takes ownership of @source and of the config's contents. */
 AuraBridge *aura_bridge_new (AuraBridgeConfig *config, AuraEventSource *source);
 void        aura_bridge_free (AuraBridge *bridge);
+/* Sends a heartbeat on every stream now, as the interval timer does: a
+ * stream whose client has gone finds out on the write. */
+void        aura_bridge_heartbeat (AuraBridge *bridge);
 
 /* The feed registry (aura-bridge.c) */
 void        aura_bridge_add_feed (AuraBridge *bridge, AuraFeed *feed, const char *client,
@@ -120,6 +123,12 @@ gboolean    aura_conn_tracker_listen_socket (AuraConnTracker *tracker, GSocket *
                                              GError **error);
 /* Where it listens, e.g. "http://127.0.0.1:8080/" (borrowed strings). */
 GPtrArray  *aura_conn_tracker_get_urls (AuraConnTracker *tracker);
+/* Takes one connection as if it had been accepted: over --max-connections
+ * it is closed at once, otherwise libsoup serves it under the idle timeout.
+ * @local and @remote are the addresses its requests report (inet ones:
+ * libsoup reads them as such). The fuzzer hands it a socketpair this way. */
+void        aura_conn_tracker_accept (AuraConnTracker *tracker, GSocketConnection *connection,
+                                      GSocketAddress *local, GSocketAddress *remote);
 /* Stops accepting connections. */
 void        aura_conn_tracker_stop (AuraConnTracker *tracker);
 guint       aura_conn_tracker_count (AuraConnTracker *tracker);

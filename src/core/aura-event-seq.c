@@ -64,6 +64,16 @@ aura_event_seq_new (const char *state_dir, GError **error)
   return g_steal_pointer (&seq);
 }
 
+AuraEventSeq *
+aura_event_seq_new_at (guint64 last)
+{
+  AuraEventSeq *seq = g_new0 (AuraEventSeq, 1);
+
+  seq->last = last;
+  seq->reserved = G_MAXUINT64;
+  return seq;
+}
+
 void
 aura_event_seq_free (AuraEventSeq *seq)
 {

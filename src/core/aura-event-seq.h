@@ -17,6 +17,9 @@ G_BEGIN_DECLS
 typedef struct _AuraEventSeq AuraEventSeq;
 
 AuraEventSeq *aura_event_seq_new (const char *state_dir, GError **error);
+/* A sequence that is not persisted and hands out @last + 1 first: the same
+ * ids on every run, for tests and fuzzers (a manual clock's counterpart). */
+AuraEventSeq *aura_event_seq_new_at (guint64 last);
 void          aura_event_seq_free (AuraEventSeq *seq);
 guint64       aura_event_seq_next (AuraEventSeq *seq);
 /* The last id handed out, 0 if none yet. */
