@@ -108,8 +108,9 @@ build_model (FuzzSource *self)
 
   self->clock = aura_clock_new_manual (G_USEC_PER_SEC, G_GINT64_CONSTANT (1795000000000000));
   self->model = aura_model_new (&self->config, self->clock,
-                                aura_event_store_new_memory (self->config.max_history,
-                                                             self->config.max_job_history),
+                                aura_event_store_new_memory_full (self->config.max_history,
+                                                                  self->config.max_job_history,
+                                                                  self->config.max_history_bytes),
                                 aura_event_seq_new_at (0), aura_estimator_new_seed ());
 
   /* finished first: their events have the lowest ids */

@@ -2,6 +2,7 @@
 /* Unit tests of src/core on a manual clock: no bus, no sleeping. */
 #include <glib/gstdio.h>
 #include <math.h>
+#include <string.h>
 
 #include "aura-error.h"
 #include "aura-id.h"
@@ -773,6 +774,111 @@ test_retention (Fixture *f, gconstpointer data)
 }
 
 static void
+test_warning_bytes_bounded (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *w60 = g_strnfill (60, 'a');
+  g_autofree char *w50 = g_strnfill (50, 'b');
+  AuraJob *job;
+  guint n_events;
+
+  f->config.max_warning_bytes_per_job = 100;
+  job = start (f, "job-1");
+  g_assert_true (aura_model_add_warning (f->model, "job-1", w60, &error));
+  n_events = f->events->len;
+  g_assert_false (aura_model_add_warning (f->model, "job-1", w50, &error));
+  g_assert_error (error, AURA_ERROR, AURA_ERROR_LIMIT_EXCEEDED);
+  g_assert_nonnull (strstr (error->message, "MaxWarningBytesPerJob"));
+  g_clear_error (&error);
+  /* nothing changed, and what still fits is taken */
+  g_assert_cmpuint (job->warnings->len, ==, 1);
+  g_assert_cmpuint (f->events->len, ==, n_events);
+  g_assert_true (aura_model_add_warning (f->model, "job-1", "short", &error));
+  g_assert_cmpuint (job->warnings->len, ==, 2);
+  /* the daemon's own warnings past the limit are dropped */
+  aura_model_add_system_warning (f->model, job, w50);
+  g_assert_cmpuint (job->warnings->len, ==, 2);
+}
+
+static AuraEvent *
+sized_event (guint64 id, const char *job_id, gsize bytes)
+{
+  g_autofree char *text = g_strnfill (bytes, 'x');
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "message", g_variant_new_string (text));
+  return aura_event_new (AURA_EVENT_WARNING, id, job_id, g_variant_builder_end (&b));
+}
+
+/* Events differ in size: the history is bounded in bytes, oldest first,
+ * and the floor says what went. */
+static void
+test_history_bytes_bounded (void)
+{
+  AuraEventStore *store = aura_event_store_new_memory_full (1000, 1000, 10 * 1024);
+  g_autoptr(GPtrArray) kept = NULL;
+
+  for (guint64 id = 1; id <= 20; id++) {
+    g_autoptr(AuraEvent) ev = sized_event (id, id % 2 ? "a" : "b", 1000);
+    store->vtable->append (store, ev);
+  }
+  /* about 1 KiB each: nine or so fit in 10 KiB */
+  g_assert_cmpuint (store->vtable->count (store), <, 10);
+  g_assert_cmpuint (store->vtable->count (store), >=, 8);
+  kept = store->vtable->query (store, NULL, 0, 1000);
+  g_assert_cmpuint (((AuraEvent *) kept->pdata[kept->len - 1])->id, ==, 20);
+  g_assert_cmpuint (store->vtable->floor (store, NULL), ==,
+                    ((AuraEvent *) kept->pdata[0])->id - 1);
+  {
+    /* one event larger than the whole budget is still kept, alone */
+    g_autoptr(AuraEvent) big = sized_event (21, "a", 20 * 1024);
+    store->vtable->append (store, big);
+    g_assert_cmpuint (store->vtable->count (store), ==, 1);
+  }
+  aura_event_store_free (store);
+}
+
+/* A GetEvents page ends before it grows past MaxReplyBytes, holds at least
+ * one event, and paging still returns every event once. */
+static void
+test_reply_bytes_bounded (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = g_strnfill (900, 'w');
+  guint64 after = 0;
+  guint pages = 0, total = 0, n_history;
+
+  f->config.max_reply_bytes = 4096;
+  f->config.max_warning_bytes_per_job = 1 << 20;
+  start (f, "job-1");
+  for (guint i = 0; i < 20; i++)
+    g_assert_true (aura_model_add_warning (f->model, "job-1", text, &error));
+  n_history = f->events->len;
+  for (;;) {
+    g_autoptr(GVariant) page = aura_model_get_events (f->model, "job-1", after, &error);
+    gsize n;
+    g_assert_no_error (error);
+    n = g_variant_n_children (page);
+    if (n == 0)
+      break;
+    g_assert_cmpuint (g_variant_get_size (page), <=, 4096 + 2048);
+    pages++;
+    total += n;
+    g_variant_get_child (page, n - 1, "(st@a{sv})", NULL, &after, NULL);
+  }
+  g_assert_cmpuint (total, ==, n_history);
+  g_assert_cmpuint (pages, >, 4);
+  {
+    /* a single event larger than the page still comes, alone */
+    g_autoptr(GVariant) page = NULL;
+    f->config.max_reply_bytes = 16;
+    page = aura_model_get_events (f->model, "job-1", 0, &error);
+    g_assert_cmpuint (g_variant_n_children (page), ==, 1);
+  }
+}
+
+static void
 test_job_limit (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
@@ -889,6 +995,11 @@ test_config_invalid (void)
     "[Weights]\nrendering=5\n",
     "[Weights]\nrender=-5\n",
     "[Access]\nOperators=no-such-user-aura\n",
+    "[Limits]\nMaxJob=5\n",
+    "[Limit]\nMaxJobs=5\n",
+    "[Timing]\nHeartbeatInterval=5\n",
+    "[Access]\nOperator=root\n",
+    "[Limits]\nMaxHistoryBytes=1000\n",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
@@ -933,6 +1044,8 @@ main (int argc, char **argv)
   ADD ("/core/status/machine", test_status_machine);
   ADD ("/core/status/completed-markers", test_completed_markers);
   ADD ("/core/warnings/bounded", test_warnings_bounded);
+  ADD ("/core/warnings/bytes", test_warning_bytes_bounded);
+  ADD ("/core/events/reply-bytes", test_reply_bytes_bounded);
   ADD ("/core/coalescing/simulated-time", test_coalescing);
   ADD ("/core/coalescing/disabled", test_coalescing_interval_config);
   ADD ("/core/history/replay", test_history_replay);
@@ -948,6 +1061,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/event-ids/persist", test_event_seq_persists);
   g_test_add_func ("/core/config/load", test_config_load);
   g_test_add_func ("/core/config/invalid", test_config_invalid);
+  g_test_add_func ("/core/history/bytes", test_history_bytes_bounded);
   g_test_add_func ("/core/timestamp", test_timestamp_format);
   return g_test_run ();
 }

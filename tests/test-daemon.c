@@ -387,6 +387,7 @@ test_heartbeat (void)
 {
   g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
   g_autoptr(AuraTestRecorder) rec = NULL;
+  g_autoptr(GDateTime) prev = NULL;
   gint64 started;
   double elapsed;
 
@@ -402,6 +403,16 @@ test_heartbeat (void)
     g_variant_get (nth_signal (rec, "Heartbeat", i)->body, "(&s&s)", &ts, &status);
     g_assert_cmpstr (status, ==, "alive");
     g_assert_true (g_regex_match_simple ("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$", ts, 0, 0));
+    /* and they come at the interval asked for, not the default 5 s: the
+     * daemon's own timestamps, so a slow start does not count */
+    {
+      g_autoptr(GDateTime) t = g_date_time_new_from_iso8601 (ts, NULL);
+      g_assert_nonnull (t);
+      if (prev != NULL)
+        g_assert_cmpint (g_date_time_difference (t, prev), <, 2 * G_USEC_PER_SEC);
+      g_clear_pointer (&prev, g_date_time_unref);
+      prev = g_steal_pointer (&t);
+    }
   }
 }
 
@@ -599,12 +610,11 @@ test_limits (void)
   aura_test_assert_call_error (tb->client, ERR_INVALID, "AddWarning", "ss", "b", msg);
 }
 
+/* Runs the daemon with @arg; it must stop at once with status 2 and say
+ * @expected. */
 static void
-test_bad_config (void)
+assert_daemon_refuses (AuraTestBus *tb, const char *arg, const char *expected)
 {
-  g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
-  g_autofree char *conf = aura_test_bus_write_file (tb, "bad.conf", "[Limits]\nMaxJobs=lots\n");
-  g_autofree char *arg = g_strdup_printf ("--config=%s", conf);
   g_autofree char *addr = g_strdup_printf ("--address=%s", tb->address);
   const char *argv[] = { aura_test_program ("AURA_PROGRESSD"), addr, arg, NULL };
   g_autoptr(GSubprocess) proc = aura_test_spawn (argv, G_SUBPROCESS_FLAGS_STDERR_PIPE);
@@ -614,7 +624,24 @@ test_bad_config (void)
   g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 2);
-  g_assert_nonnull (strstr (err, "MaxJobs must be a whole number"));
+  if (strstr (err, expected) == NULL)
+    g_error ("expected '%s' in: %s", expected, err);
+}
+
+static void
+test_bad_config (void)
+{
+  g_autoptr(AuraTestBus) tb = aura_test_bus_new ();
+  g_autofree char *bad = aura_test_bus_write_file (tb, "bad.conf", "[Limits]\nMaxJobs=lots\n");
+  g_autofree char *typo = aura_test_bus_write_file (tb, "typo.conf", "[Limits]\nMaxJob=5\n");
+  g_autofree char *bad_arg = g_strdup_printf ("--config=%s", bad);
+  g_autofree char *typo_arg = g_strdup_printf ("--config=%s", typo);
+
+  assert_daemon_refuses (tb, bad_arg, "MaxJobs must be a whole number");
+  /* a misspelt key would silently leave its default */
+  assert_daemon_refuses (tb, typo_arg, "[Limits] unknown key 'MaxJob'; keys are MaxJobs,");
+  /* 0 is not "unset" */
+  assert_daemon_refuses (tb, "--heartbeat-interval=0", "--heartbeat-interval must be from 0.01");
 }
 
 static void

@@ -86,6 +86,15 @@ all_ended (AuraFeed *self)
   return TRUE;
 }
 
+/* Only a stream of named jobs ends when they have: a stream of every job
+ * keeps no record (it would grow with every job the daemon ever ran). */
+static void
+note_ended (AuraFeed *self, const char *job_id)
+{
+  if (self->kind != AURA_FEED_ALL)
+    g_hash_table_add (self->ended, g_strdup (job_id));
+}
+
 static gboolean
 write_frame (AuraFeed *self, GBytes *frame, gboolean check)
 {
@@ -110,7 +119,7 @@ write_events (AuraFeed *self, GPtrArray *events)
     aura_sse_append_source_event (out, ev);
     self->cursor = MAX (self->cursor, ev->id);
     if (aura_source_event_is_terminal (ev))
-      g_hash_table_add (self->ended, g_strdup (ev->job_id));
+      note_ended (self, ev->job_id);
   }
   self->bridge->metrics.events_sent += events->len;
   if (!aura_sse_stream_is_open (self->stream)) {
@@ -186,7 +195,7 @@ on_catchup_done (const AuraFeedCatchupResult *result, const GError *error, gpoin
   }
   g_hash_table_iter_init (&iter, result->ended);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_hash_table_add (self->ended, g_strdup (key));
+    note_ended (self, key);
 
   if (events->len == 0 && all_ended (self)) {
     /* A finished job whose end the client has: 204 stops a browser's
@@ -243,7 +252,7 @@ aura_feed_event (AuraFeed *self, AuraSourceEvent *event, GBytes **frame)
   self->bridge->metrics.events_sent++;
   self->cursor = event->id;
   if (aura_source_event_is_terminal (event)) {
-    g_hash_table_add (self->ended, g_strdup (event->job_id));
+    note_ended (self, event->job_id);
     if (all_ended (self))
       aura_sse_stream_end (self->stream);
   }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "aura-config.h"
 #include "aura-error.h"
@@ -13,6 +14,9 @@ aura_config_init (AuraConfig *config)
   *config = (AuraConfig) {
     .max_jobs = 1024,
     .max_warnings_per_job = 64,
+    .max_warning_bytes_per_job = 16384,
+    .max_history_bytes = 64 * 1024 * 1024,
+    .max_reply_bytes = 8 * 1024 * 1024,
     .max_history = 65536,
     .max_job_history = 8192,
     .max_events_per_call = 4096,
@@ -48,6 +52,9 @@ typedef struct {
 static const UintKey limit_keys[] = {
   { "MaxJobs", G_STRUCT_OFFSET (AuraConfig, max_jobs), FALSE, 1, 1000000 },
   { "MaxWarningsPerJob", G_STRUCT_OFFSET (AuraConfig, max_warnings_per_job), FALSE, 1, 100000 },
+  { "MaxWarningBytesPerJob", G_STRUCT_OFFSET (AuraConfig, max_warning_bytes_per_job), TRUE, 64, 16777216 },
+  { "MaxHistoryBytes", G_STRUCT_OFFSET (AuraConfig, max_history_bytes), TRUE, 1048576, G_GUINT64_CONSTANT (68719476736) },
+  { "MaxReplyBytes", G_STRUCT_OFFSET (AuraConfig, max_reply_bytes), TRUE, 65536, 104857600 },
   { "MaxHistory", G_STRUCT_OFFSET (AuraConfig, max_history), FALSE, 16, 100000000 },
   { "MaxJobHistory", G_STRUCT_OFFSET (AuraConfig, max_job_history), FALSE, 16, 100000000 },
   { "MaxEventsPerCall", G_STRUCT_OFFSET (AuraConfig, max_events_per_call), FALSE, 16, 1000000 },
@@ -220,10 +227,61 @@ load_access (AuraConfig *config, GKeyFile *kf, GError **error)
   return TRUE;
 }
 
+/* A misspelt key or group would silently leave its default in force: every
+ * one must be known. ([Weights] checks its own keys.) */
+static gboolean
+check_known (GKeyFile *kf, GError **error)
+{
+  static const char *const groups[] = { "Weights", "Limits", "Timing", "Access", NULL };
+  static const char *const access_keys[] = { "Operators", "OperatorGroups", NULL };
+  g_auto(GStrv) names = g_key_file_get_groups (kf, NULL);
+
+  for (guint g = 0; names[g] != NULL; g++) {
+    g_auto(GStrv) keys = NULL;
+    g_autoptr(GString) known = g_string_new (NULL);
+
+    if (!g_strv_contains (groups, names[g])) {
+      g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
+                   "unknown group [%s]; groups are [Weights], [Limits], [Timing] and [Access]",
+                   names[g]);
+      return FALSE;
+    }
+    if (strcmp (names[g], "Weights") == 0)
+      continue;
+    if (strcmp (names[g], "Limits") == 0)
+      for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++)
+        g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", limit_keys[i].key);
+    else if (strcmp (names[g], "Timing") == 0)
+      for (guint i = 0; i < G_N_ELEMENTS (timing_keys); i++)
+        g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", timing_keys[i].key);
+    else
+      g_string_append (known, "Operators, OperatorGroups");
+    keys = g_key_file_get_keys (kf, names[g], NULL, NULL);
+    for (guint k = 0; keys != NULL && keys[k] != NULL; k++) {
+      gboolean found = FALSE;
+      if (strcmp (names[g], "Access") == 0)
+        found = g_strv_contains (access_keys, keys[k]);
+      else if (strcmp (names[g], "Limits") == 0)
+        for (guint i = 0; i < G_N_ELEMENTS (limit_keys) && !found; i++)
+          found = strcmp (limit_keys[i].key, keys[k]) == 0;
+      else
+        for (guint i = 0; i < G_N_ELEMENTS (timing_keys) && !found; i++)
+          found = strcmp (timing_keys[i].key, keys[k]) == 0;
+      if (!found) {
+        g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
+                     "[%s] unknown key '%s'; keys are %s", names[g], keys[k], known->str);
+        return FALSE;
+      }
+    }
+  }
+  return TRUE;
+}
+
 gboolean
 aura_config_load_keyfile (AuraConfig *config, GKeyFile *keyfile, GError **error)
 {
-  return load_weights (config, keyfile, error) &&
+  return check_known (keyfile, error) &&
+         load_weights (config, keyfile, error) &&
          load_limits (config, keyfile, error) &&
          load_timing (config, keyfile, error) &&
          load_access (config, keyfile, error);

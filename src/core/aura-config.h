@@ -22,6 +22,9 @@ typedef struct {
   /* [Limits] */
   guint max_jobs;                     /* running and retained jobs */
   guint max_warnings_per_job;
+  gsize max_warning_bytes_per_job;    /* all of a job's warnings together */
+  gsize max_history_bytes;            /* the event history, about */
+  gsize max_reply_bytes;              /* a GetEvents page, about (at least one event) */
   guint max_history;                  /* events kept daemon-wide */
   guint max_job_history;              /* events kept per job */
   guint max_events_per_call;          /* GetEvents page size */

@@ -13,6 +13,7 @@ typedef struct {
   GList job_link;
   AuraEvent *event;
   JobHistory *job;
+  gsize bytes;                        /* what this record holds, about */
 } Record;
 
 struct _JobHistory {
@@ -24,6 +25,8 @@ typedef struct {
   AuraEventStore parent;
   guint max_events;
   guint max_per_job;
+  gsize max_bytes;
+  gsize bytes;                        /* held by all records */
   GQueue records;                     /* Record, via global_link */
   GHashTable *jobs;                   /* job id -> JobHistory */
   guint64 floor;
@@ -46,6 +49,7 @@ drop_record (MemoryStore *self, Record *rec)
     self->floor = rec->event->id;
   g_queue_unlink (&self->records, &rec->global_link);
   g_queue_unlink (&job->records, &rec->job_link);
+  self->bytes -= rec->bytes;
   aura_event_unref (rec->event);
   g_free (rec);
 }
@@ -66,12 +70,18 @@ memory_append (AuraEventStore *store, AuraEvent *event)
   rec->job = job;
   rec->global_link.data = rec;
   rec->job_link.data = rec;
+  rec->bytes = aura_event_size (event) + sizeof (Record);
+  self->bytes += rec->bytes;
   g_queue_push_tail_link (&self->records, &rec->global_link);
   g_queue_push_tail_link (&job->records, &rec->job_link);
 
   if (job->records.length > self->max_per_job)
     drop_record (self, job->records.head->data);
   if (self->records.length > self->max_events)
+    drop_record (self, self->records.head->data);
+  /* Events differ in size (a job's warnings ride along in its progress
+   * events): the bytes are bounded too, the newest event always kept. */
+  while (self->bytes > self->max_bytes && self->records.length > 1)
     drop_record (self, self->records.head->data);
 }
 
@@ -159,8 +169,15 @@ static const AuraEventStoreVTable memory_vtable = {
 AuraEventStore *
 aura_event_store_new_memory (guint max_events, guint max_events_per_job)
 {
+  return aura_event_store_new_memory_full (max_events, max_events_per_job, G_MAXSIZE);
+}
+
+AuraEventStore *
+aura_event_store_new_memory_full (guint max_events, guint max_events_per_job, gsize max_bytes)
+{
   MemoryStore *self = g_new0 (MemoryStore, 1);
 
+  self->max_bytes = MAX (max_bytes, 1);
   self->parent.vtable = &memory_vtable;
   self->max_events = MAX (max_events, 1);
   self->max_per_job = MAX (max_events_per_job, 1);

@@ -33,6 +33,10 @@ struct _AuraEventStore {
 };
 
 AuraEventStore *aura_event_store_new_memory (guint max_events, guint max_events_per_job);
+/* The same, also holding at most about @max_bytes of events (the oldest go
+ * first; the newest is always kept). */
+AuraEventStore *aura_event_store_new_memory_full (guint max_events, guint max_events_per_job,
+                                                  gsize max_bytes);
 
 static inline void
 aura_event_store_free (AuraEventStore *store)

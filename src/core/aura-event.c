@@ -40,6 +40,12 @@ aura_event_unref (AuraEvent *event)
   g_free (event);
 }
 
+gsize
+aura_event_size (const AuraEvent *event)
+{
+  return sizeof (AuraEvent) + strlen (event->job_id) + 1 + g_variant_get_size (event->payload);
+}
+
 const char *
 aura_event_type_to_string (AuraEventType type)
 {

@@ -32,6 +32,8 @@ typedef struct {
 AuraEvent  *aura_event_new (AuraEventType type, guint64 id, const char *job_id, GVariant *payload);
 AuraEvent  *aura_event_ref (AuraEvent *event);
 void        aura_event_unref (AuraEvent *event);
+/* About how many bytes the event holds, and takes in a GetEvents reply. */
+gsize       aura_event_size (const AuraEvent *event);
 
 /* "step-progress", "warning", "job-completed", "job-failed", "job-cancelled" */
 const char *aura_event_type_to_string (AuraEventType type);

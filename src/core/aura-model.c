@@ -923,6 +923,18 @@ aura_model_report_llm (AuraModel *self, const char *job_id, const char *phase,
   return TRUE;
 }
 
+/* A job's warnings ride along in each of its progress events and states:
+ * their bytes are bounded, not only their number. */
+static gsize
+warning_bytes (AuraJob *job)
+{
+  gsize total = 0;
+
+  for (guint i = 0; i < job->warnings->len; i++)
+    total += strlen (job->warnings->pdata[i]);
+  return total;
+}
+
 static void
 append_warning (AuraModel *self, AuraJob *job, const char *message)
 {
@@ -944,6 +956,13 @@ aura_model_add_warning (AuraModel *self, const char *job_id, const char *message
                  job->warnings->len);
     return FALSE;
   }
+  if (warning_bytes (job) + strlen (message) > self->config->max_warning_bytes_per_job) {
+    g_set_error (error, AURA_ERROR, AURA_ERROR_LIMIT_EXCEEDED,
+                 "the warnings of job '%s' would take more than %" G_GSIZE_FORMAT
+                 " bytes, the configured maximum (MaxWarningBytesPerJob)", job_id,
+                 self->config->max_warning_bytes_per_job);
+    return FALSE;
+  }
   append_warning (self, job, message);
   return TRUE;
 }
@@ -951,7 +970,8 @@ aura_model_add_warning (AuraModel *self, const char *job_id, const char *message
 void
 aura_model_add_system_warning (AuraModel *self, AuraJob *job, const char *message)
 {
-  if (job->warnings->len >= self->config->max_warnings_per_job) {
+  if (job->warnings->len >= self->config->max_warnings_per_job ||
+      warning_bytes (job) + strlen (message) > self->config->max_warning_bytes_per_job) {
     g_debug ("job %s: warning limit reached, dropping: %s", job->id, message);
     return;
   }
@@ -1000,6 +1020,7 @@ aura_model_get_events (AuraModel *self, const char *job_id, guint64 after_id, GE
 {
   g_autoptr(GPtrArray) events = NULL;
   GVariantBuilder b;
+  gsize bytes = 0;
 
   if (job_id[0] != '\0' && aura_model_get_job (self, job_id, error) == NULL)
     return NULL;
@@ -1008,6 +1029,11 @@ aura_model_get_events (AuraModel *self, const char *job_id, guint64 after_id, GE
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(sta{sv})"));
   for (guint i = 0; i < events->len; i++) {
     AuraEvent *ev = events->pdata[i];
+    /* A page also ends before it grows past MaxReplyBytes (a bus refuses
+     * large messages), but always holds an event. */
+    bytes += aura_event_size (ev);
+    if (i > 0 && bytes > self->config->max_reply_bytes)
+      break;
     g_variant_builder_add (&b, "(st@a{sv})", aura_event_type_to_string (ev->type), ev->id,
                            ev->payload);
   }

@@ -152,7 +152,8 @@ gboolean    aura_model_job_eta (AuraModel *model, AuraJob *job, guint32 *eta_sec
 /* The job's current state as a step-progress payload (no eventId). */
 GVariant   *aura_model_job_snapshot (AuraModel *model, AuraJob *job);
 /* Events after after_id as a(sta{sv}); job_id "" means every job. At most
- * max_events_per_call events: call again with the last id for more. */
+ * max_events_per_call events and about max_reply_bytes (but at least one
+ * event): call again with the last id for more, until none come. */
 GVariant   *aura_model_get_events (AuraModel *model, const char *job_id, guint64 after_id,
                                    GError **error);
 

@@ -728,7 +728,8 @@ aura_daemon_new (AuraConfig *config, sd_bus *bus, const char *state_dir, GError 
   self->clock = aura_clock_new_system ();
   self->peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, peer_free);
   self->job_objects = aura_daemon_jobs_table_new ();
-  store = aura_event_store_new_memory (self->config.max_history, self->config.max_job_history);
+  store = aura_event_store_new_memory_full (self->config.max_history, self->config.max_job_history,
+                                            self->config.max_history_bytes);
   /* What completed jobs' stages took: the ETA learns from it across
    * restarts (the state directory exists once the event ids are there). */
   if (state_dir != NULL)

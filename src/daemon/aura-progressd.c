@@ -44,14 +44,14 @@ main (int argc, char **argv)
 {
   g_auto(AuraBusOptions) bus_options = { 0 };
   g_autofree char *config_path = NULL, *state_dir_option = NULL, *state_dir = NULL;
-  double heartbeat = 0;
+  g_autofree char *heartbeat_option = NULL;   /* a string: a given 0 is an error, not "unset" */
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
       "Read weights, limits and timings from FILE", "FILE" },
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir_option,
       "Keep event ids and learned stage durations in DIR", "DIR" },
-    { "heartbeat-interval", 0, 0, G_OPTION_ARG_DOUBLE, &heartbeat,
+    { "heartbeat-interval", 0, 0, G_OPTION_ARG_STRING, &heartbeat_option,
       "Send a Heartbeat signal every SECONDS (default 5)", "SECONDS" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL }
@@ -93,8 +93,11 @@ main (int argc, char **argv)
     aura_config_clear (&config);
     return 2;
   }
-  if (heartbeat != 0) {
-    if (!isfinite (heartbeat) || heartbeat < 0.01 || heartbeat > 3600) {
+  if (heartbeat_option != NULL) {
+    char *end = NULL;
+    double heartbeat = g_ascii_strtod (heartbeat_option, &end);
+    if (end == heartbeat_option || *end != '\0' || !isfinite (heartbeat) || heartbeat < 0.01 ||
+        heartbeat > 3600) {
       g_printerr ("aura-progressd: --heartbeat-interval must be from 0.01 to 3600 seconds\n");
       aura_config_clear (&config);
       return 2;
