@@ -700,8 +700,8 @@ test_http_errors (void)
   /* escapes an HTTP client would not send */
   for (guint i = 0; i < 2; i++) {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
-    const char *req = i == 0 ? "GET /api/jobs/x%00y/events HTTP/1.1\r\nHost: x\r\n\r\n"
-                             : "GET /api/jobs/x%zz/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *req = i == 0 ? "GET /api/jobs/x%00y/events HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                             : "GET /api/jobs/x%zz/events HTTP/1.1\r\nHost: localhost\r\n\r\n";
     g_autofree char *answer = NULL;
     aura_test_raw_send (sock, req, strlen (req));
     answer = aura_test_raw_read_all (sock);
@@ -756,8 +756,8 @@ test_bad_input (void)
   static const char *const garbage[] = {
     "GARBAGE\r\n\r\n",
     "GET\r\n\r\n",
-    "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
-    "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    "GET /healthz HTTP/9.9\r\nHost: localhost\r\n\r\n",
+    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n",
     "\x01\x02\x03\xff\xfe\r\n\r\n",
   };
 
@@ -772,7 +772,7 @@ test_bad_input (void)
   /* an unknown method is a method the resource does not allow */
   {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
-    const char req[] = "BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char req[] = "BREW /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
     g_autofree char *answer = NULL;
     aura_test_raw_send (sock, req, strlen (req));
     answer = aura_test_raw_read_all (sock);
@@ -782,8 +782,8 @@ test_bad_input (void)
    * the bytes (found by fuzz/fuzz-http.c) */
   for (guint i = 0; i < 2; i++) {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
-    const char *req = i == 0 ? "GE\x95 /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                             : "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: http://\xff\xfe\r\n\r\n";
+    const char *req = i == 0 ? "GE\x95 /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                             : "GET /healthz HTTP/1.1\r\nHost: localhost\r\nOrigin: http://\xff\xfe\r\n\r\n";
     g_autofree char *answer = NULL;
     g_autoptr(JsonNode) node = NULL;
     g_autoptr(GError) error = NULL;
@@ -802,7 +802,7 @@ test_bad_input (void)
   for (guint size = 20000; size <= 200000; size += 180000) {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
     g_autofree char *big = g_strnfill (size, 'a');
-    g_autofree char *req = g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n",
+    g_autofree char *req = g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: %s\r\n\r\n",
                                             big);
     g_autofree char *answer = NULL;
     aura_test_raw_send_until_closed (sock, req, strlen (req));
@@ -819,7 +819,7 @@ test_bad_input (void)
   {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
     g_autofree char *body = g_strnfill (20000, 'x');
-    g_autofree char *req = g_strdup_printf ("POST /api/jobs/job-1/cancel HTTP/1.1\r\nHost: x\r\n"
+    g_autofree char *req = g_strdup_printf ("POST /api/jobs/job-1/cancel HTTP/1.1\r\nHost: localhost\r\n"
                                             "Content-Length: 20000\r\n\r\n%s", body);
     g_autofree char *answer = NULL;
     aura_test_raw_send (sock, req, strlen (req));
@@ -829,7 +829,7 @@ test_bad_input (void)
   }
   {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
-    const char head[] = "POST /api/jobs/job-1/cancel HTTP/1.1\r\nHost: x\r\n"
+    const char head[] = "POST /api/jobs/job-1/cancel HTTP/1.1\r\nHost: localhost\r\n"
                         "Transfer-Encoding: chunked\r\n\r\n";
     g_autofree char *chunk = g_strnfill (65536, 'x');
     g_autofree char *framed = g_strdup_printf ("10000\r\n%s\r\n", chunk);
@@ -846,7 +846,7 @@ test_bad_input (void)
    * file hundreds of times over (found by fuzz/fuzz-http.c) */
   {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
-    g_autoptr(GString) req = g_string_new ("GET /progress-store.js HTTP/1.1\r\nHost: x\r\n"
+    g_autoptr(GString) req = g_string_new ("GET /progress-store.js HTTP/1.1\r\nHost: localhost\r\n"
                                            "Range: bytes=0-");
     g_autofree char *path = g_build_filename (aura_test_program ("AURA_WEB_DIR"),
                                               "progress-store.js", NULL);
@@ -868,8 +868,8 @@ test_bad_input (void)
   {
     g_autoptr(GSocket) a = aura_test_raw_connect (env->bridge->port, 0);
     g_autoptr(GSocket) b = aura_test_raw_connect (env->bridge->port, 0);
-    const char options[] = "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n";
-    const char get[] = "GET * HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char options[] = "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    const char get[] = "GET * HTTP/1.1\r\nHost: localhost\r\n\r\n";
     g_autofree char *ra = NULL, *rb = NULL;
     aura_test_raw_send (a, options, strlen (options));
     aura_test_raw_send (b, get, strlen (get));
@@ -1014,6 +1014,42 @@ test_hostile_matrix (void)
     g_assert_cmpuint (rss_last, <, rss_first + 1024);
 }
 
+/* A page of another site whose name resolves to this machine (DNS
+ * rebinding) sends its own name as Host: it is refused, even "same-origin",
+ * unless that name is allowed with --allowed-host. */
+static char *
+raw_get (Env *env, const char *host, const char *path)
+{
+  g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
+  g_autofree char *req = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: %s\r\nOrigin: http://%s\r\n\r\n",
+                                          path, host, host);
+
+  aura_test_raw_send (sock, req, strlen (req));
+  return aura_test_raw_read_all (sock);
+}
+
+static void
+test_host_check (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--allowed-host=progress.example", NULL);
+  static const char *const refused[] = { "evil.example", "evil.example:8080", "localhost.evil.example",
+                                         "127.0.0.1.evil.example:80" };
+  static const char *const served[] = { "localhost", "LOCALHOST:8080", "127.0.0.1:8080", "[::1]:8080",
+                                        "app.localhost", "progress.example", "Progress.Example:443" };
+
+  start_job (env, "job-1");
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++) {
+    g_autofree char *answer = raw_get (env, refused[i], "/api/jobs");
+    if (!g_str_has_prefix (answer, "HTTP/1.1 403") || strstr (answer, "\"host-not-allowed\"") == NULL)
+      g_error ("Host %s was served: %s", refused[i], answer);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (served); i++) {
+    g_autofree char *answer = raw_get (env, served[i], "/api/jobs");
+    if (!g_str_has_prefix (answer, "HTTP/1.1 200") || strstr (answer, "\"job-1\"") == NULL)
+      g_error ("Host %s was not served: %s", served[i], answer);
+  }
+}
+
 /* A connection must send its request in time; a stream needs no requests. */
 static void
 test_idle_timeout (void)
@@ -1026,7 +1062,7 @@ test_idle_timeout (void)
   {
     g_autoptr(GSocket) silent = aura_test_raw_connect (env->bridge->port, 0);
     g_autoptr(GSocket) slowloris = aura_test_raw_connect (env->bridge->port, 0);
-    const char partial[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    const char partial[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n";
     g_autofree char *a = NULL, *b = NULL;
     aura_test_raw_send (slowloris, partial, strlen (partial));
     a = aura_test_raw_read_all (silent);
@@ -1048,7 +1084,7 @@ static char *
 raw_stream_status (Env *env, const char *local_ip, GSocket **keep)
 {
   GSocket *sock = aura_test_raw_connect_from (env->bridge->port, local_ip);
-  const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: localhost\r\n\r\n";
   g_autofree char *headers = NULL;
 
   aura_test_raw_send (sock, req, strlen (req));
@@ -1107,7 +1143,7 @@ test_connection_limit (void)
   {
     /* the fourth is closed before anything is read from it */
     g_autoptr(GSocket) extra = aura_test_raw_connect (env->bridge->port, 0);
-    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
     aura_test_raw_send (extra, req, strlen (req));
     refused = aura_test_raw_read_all (extra);
     g_assert_cmpstr (refused, ==, "");
@@ -1118,7 +1154,7 @@ test_connection_limit (void)
   /* once they are gone, requests are served again */
   for (guint attempt = 0; !served; attempt++) {
     g_autoptr(GSocket) sock = aura_test_raw_connect (env->bridge->port, 0);
-    const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
     g_autofree char *answer = NULL;
     g_assert_cmpuint (attempt, <, 1000);
     aura_test_raw_send (sock, req, strlen (req));
@@ -1143,7 +1179,7 @@ test_slow_client (void)
   /* The kernel holds up to ~4 MiB for the slow socket (tcp_wmem's maximum);
    * what goes beyond that would pile up in the bridge if nothing stopped it. */
   const guint n = slow () ? 1500 : 3000;         /* 3000 events of 4 KiB: 12 MiB */
-  const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  const char req[] = "GET /api/jobs/job-1/events HTTP/1.1\r\nHost: localhost\r\n\r\n";
   guint64 rss_before, rss_after;
 
   start_job (env, "job-1");
@@ -1881,6 +1917,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/replay-beyond-history", test_replay_beyond_history);
   g_test_add_func ("/bridge/finished", test_finished);
   g_test_add_func ("/bridge/http-errors", test_http_errors);
+  g_test_add_func ("/bridge/host-check", test_host_check);
   g_test_add_func ("/bridge/bad-input", test_bad_input);
   g_test_add_func ("/bridge/hostile-matrix", test_hostile_matrix);
   g_test_add_func ("/bridge/idle-timeout", test_idle_timeout);

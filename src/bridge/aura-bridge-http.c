@@ -111,6 +111,31 @@ aura_http_respond_gerror (SoupServerMessage *msg, const GError *error, const cha
 
 static const char cors_allow_headers[] = "Last-Event-ID, Authorization, Content-Type";
 
+/* Whether a request for @host (the Host header: a name or an IP literal,
+ * with or without a port) may be served. A page of another site whose name
+ * an attacker made resolve to this machine (DNS rebinding) sends its own
+ * name: only addresses, localhost and the names allowed by --allowed-host
+ * are served. */
+static gboolean
+host_allowed (const AuraBridgeConfig *config, const char *host)
+{
+  g_autofree char *name = NULL;
+  const char *colon;
+
+  if (host[0] == '[')                 /* an IPv6 literal */
+    return strchr (host, ']') != NULL;
+  colon = strrchr (host, ':');
+  name = g_ascii_strdown (host, colon != NULL ? colon - host : -1);
+  if (g_hostname_is_ip_address (name) || strcmp (name, "localhost") == 0 ||
+      g_str_has_suffix (name, ".localhost"))
+    return TRUE;
+  for (guint i = 0; config->allowed_hosts != NULL && config->allowed_hosts[i] != NULL; i++) {
+    if (g_ascii_strcasecmp (config->allowed_hosts[i], name) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 gboolean
 aura_http_apply_cors (const AuraBridgeConfig *config, SoupServerMessage *msg)
 {
@@ -119,6 +144,13 @@ aura_http_apply_cors (const AuraBridgeConfig *config, SoupServerMessage *msg)
   const char *origin = soup_message_headers_get_one (req, "Origin");
   const char *host = soup_message_headers_get_one (req, "Host");
   g_autofree char *own_origin = host != NULL ? g_strconcat ("http://", host, NULL) : NULL;
+
+  if (host != NULL && !host_allowed (config, host)) {
+    aura_http_respond_error (msg, SOUP_STATUS_FORBIDDEN, "host-not-allowed",
+                             "requests for the host %s are not allowed (see --allowed-host)",
+                             host);
+    return FALSE;
+  }
 
   /* The answer depends on the Origin: caches must keep them apart. */
   if (config->cors_origins != NULL)

@@ -26,6 +26,7 @@ void
 aura_bridge_config_clear (AuraBridgeConfig *config)
 {
   g_clear_pointer (&config->cors_origins, g_strfreev);
+  g_clear_pointer (&config->allowed_hosts, g_strfreev);
   g_clear_pointer (&config->token, g_free);
 }
 

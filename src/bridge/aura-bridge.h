@@ -26,6 +26,7 @@ typedef struct {
   gsize max_body_bytes;               /* request body */
   guint idle_timeout_s;               /* to send a whole request, or between requests */
   char **cors_origins;                /* allowed Origins, NULL: no CORS */
+  char **allowed_hosts;               /* Host names besides IP literals and localhost */
   char *token;                        /* bearer token required for cancel, NULL: none */
 } AuraBridgeConfig;
 

@@ -140,6 +140,7 @@ main (int argc, char **argv)
   g_auto(AuraBusOptions) bus_options = { 0 };
   g_autofree char *listen = NULL, *token_file = NULL;
   g_auto(GStrv) cors = NULL;
+  g_auto(GStrv) allowed_hosts = NULL;
   double heartbeat = 5;
   gint max_streams, max_per_client, max_connections, max_jobs, max_queue, idle_timeout;
   gboolean version = FALSE;
@@ -171,6 +172,9 @@ main (int argc, char **argv)
       { "cors-origin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cors,
         "Allow web pages from ORIGIN (e.g. https://app.example) to use the API; repeatable; "
         "* allows any", "ORIGIN" },
+      { "allowed-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allowed_hosts,
+        "Serve requests for the host name NAME too (besides IP addresses and localhost), "
+        "e.g. behind a reverse proxy; repeatable", "NAME" },
       { "token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
         "Require the bearer token in FILE for cancelling jobs", "FILE" },
       { "max-streams", 0, 0, G_OPTION_ARG_INT, &max_streams,
@@ -222,6 +226,7 @@ main (int argc, char **argv)
   config.max_queue_bytes = (gsize) max_queue;
   config.idle_timeout_s = (guint) idle_timeout;
   config.cors_origins = g_steal_pointer (&cors);
+  config.allowed_hosts = g_steal_pointer (&allowed_hosts);
   if (token_file != NULL && !read_token (token_file, &config.token, &error)) {
     g_printerr ("aura-sse-bridge: %s\n", error->message);
     aura_bridge_config_clear (&config);
