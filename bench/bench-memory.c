@@ -215,7 +215,8 @@ main (int argc, char **argv)
   bus = bb->control;
 
   /* 1. bytes per active job (room for them all, nothing retires) */
-  config = g_strdup_printf ("[Limits]\nMaxJobs=%" G_GINT64_FORMAT "\n", n_active + 1000);
+  config = g_strdup_printf ("[Limits]\nMaxJobs=%" G_GINT64_FORMAT "\nMaxRunningJobsPerUser=%" G_GINT64_FORMAT "\n",
+                            n_active + 1000, n_active + 1000);
   daemon = bench_start_daemon (bb, program, config);
   /* the allocator, the caches and the history's structures warm up first */
   drive (bus, "warm-", 0, 1000, TRUE, FALSE);

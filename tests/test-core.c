@@ -898,6 +898,27 @@ test_job_limit (Fixture *f, gconstpointer data)
 }
 
 static void
+test_user_job_limit (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->config.max_running_jobs_per_user = 2;
+  g_assert_nonnull (aura_model_start_job (f->model, "a1", NULL, 1000, &error));
+  g_assert_nonnull (aura_model_start_job (f->model, "a2", NULL, 1000, &error));
+  g_assert_null (aura_model_start_job (f->model, "a3", NULL, 1000, &error));
+  g_assert_error (error, AURA_ERROR, AURA_ERROR_LIMIT_EXCEEDED);
+  g_assert_nonnull (strstr (error->message, "MaxRunningJobsPerUser"));
+  g_clear_error (&error);
+  g_assert_null (aura_model_lookup (f->model, "a3"));
+  /* another user is not held up */
+  g_assert_nonnull (aura_model_start_job (f->model, "b1", NULL, 2000, &error));
+  /* a finished job no longer counts */
+  g_assert_true (aura_model_complete_job (f->model, "a1", &error));
+  g_assert_nonnull (aura_model_start_job (f->model, "a3", NULL, 1000, &error));
+  g_assert_no_error (error);
+}
+
+static void
 test_authorize (Fixture *f, gconstpointer data)
 {
   AuraJob *job = start (f, "job-1");       /* uid 1000 */
@@ -1053,6 +1074,7 @@ main (int argc, char **argv)
   ADD ("/core/history/page", test_events_page);
   ADD ("/core/retention", test_retention);
   ADD ("/core/limits/jobs", test_job_limit);
+  ADD ("/core/limits/jobs-per-user", test_user_job_limit);
   ADD ("/core/access/authorize", test_authorize);
   ADD ("/core/eta/seed", test_eta_seed);
   ADD ("/core/eta/failed-unknown", test_eta_failed_unknown);

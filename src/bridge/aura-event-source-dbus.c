@@ -14,9 +14,10 @@
  * default; a reconnect storm of streams must queue here, not fail there. */
 #define MAX_CALLS_IN_FLIGHT 64
 #define CALL_TIMEOUT_USEC (25 * G_USEC_PER_SEC)
-/* CancelJob answers only when every provider has (the daemon's cancel
- * timeout, 5 s by default, configurable). */
-#define CANCEL_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+/* CancelJob answers only when every provider has, or when the daemon's
+ * cancel timeout has passed (5 s by default, CancelTimeoutSeconds up to
+ * 600): wait longer than that, or a cancel that succeeded would be a 504. */
+#define CANCEL_TIMEOUT_USEC (610 * G_USEC_PER_SEC)
 #define RECONNECT_INTERVAL_MS 1000
 /* Warning and JobFinished signals lack the event's timestamp, so they are
  * completed from the daemon's history before delivery (see pump_inbox). If

@@ -13,6 +13,7 @@ aura_config_init (AuraConfig *config)
 {
   *config = (AuraConfig) {
     .max_jobs = 1024,
+    .max_running_jobs_per_user = 256,
     .max_warnings_per_job = 64,
     .max_warning_bytes_per_job = 16384,
     .max_history_bytes = 64 * 1024 * 1024,
@@ -51,6 +52,7 @@ typedef struct {
 
 static const UintKey limit_keys[] = {
   { "MaxJobs", G_STRUCT_OFFSET (AuraConfig, max_jobs), FALSE, 1, 1000000 },
+  { "MaxRunningJobsPerUser", G_STRUCT_OFFSET (AuraConfig, max_running_jobs_per_user), FALSE, 1, 1000000 },
   { "MaxWarningsPerJob", G_STRUCT_OFFSET (AuraConfig, max_warnings_per_job), FALSE, 1, 100000 },
   { "MaxWarningBytesPerJob", G_STRUCT_OFFSET (AuraConfig, max_warning_bytes_per_job), TRUE, 64, 16777216 },
   { "MaxHistoryBytes", G_STRUCT_OFFSET (AuraConfig, max_history_bytes), TRUE, 1048576, G_GUINT64_CONSTANT (68719476736) },

@@ -21,6 +21,7 @@ typedef struct {
 
   /* [Limits] */
   guint max_jobs;                     /* running and retained jobs */
+  guint max_running_jobs_per_user;    /* so that no one user can take every slot */
   guint max_warnings_per_job;
   gsize max_warning_bytes_per_job;    /* all of a job's warnings together */
   gsize max_history_bytes;            /* the event history, about */

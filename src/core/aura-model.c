@@ -612,6 +612,29 @@ make_room (AuraModel *self, GError **error)
   return FALSE;
 }
 
+/* MaxJobs is shared by every user: one of them must not be able to take
+ * all of it and keep everyone else's jobs from starting. */
+static gboolean
+check_user_jobs (AuraModel *self, guint32 uid, GError **error)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint running = 0;
+
+  g_hash_table_iter_init (&iter, self->jobs);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    AuraJob *job = value;
+    if (job->uid == uid && aura_job_is_running (job))
+      running++;
+  }
+  if (running < self->config->max_running_jobs_per_user)
+    return TRUE;
+  g_set_error (error, AURA_ERROR, AURA_ERROR_LIMIT_EXCEEDED,
+               "uid %u has %u jobs running, the configured maximum per user "
+               "(MaxRunningJobsPerUser)", uid, running);
+  return FALSE;
+}
+
 AuraJob *
 aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, guint32 uid,
                       GError **error)
@@ -642,6 +665,8 @@ aura_model_start_job (AuraModel *self, const char *job_id, GVariant *options, gu
                         error))
     return NULL;
   if (weights_v != NULL && !parse_weights (weights_v, &weights, error))
+    return NULL;
+  if (!check_user_jobs (self, uid, error))
     return NULL;
   /* The job's own weights win; learned ones replace only the configured. */
   if (weights_v == NULL && cfg->learned_weights &&
