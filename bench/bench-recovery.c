@@ -186,6 +186,7 @@ main (int argc, char **argv)
 {
   g_autofree char *daemon_path = NULL, *bridge_path = NULL, *signal_name = NULL;
   g_autofree char *max_streams = NULL, *per_client = NULL, *max_conns = NULL;
+  g_autofree char *conns_per_client = NULL;
   g_autoptr(BenchBus) bb = NULL;
   g_autoptr(GSubprocess) daemon = NULL;
   g_autoptr(GOptionContext) context = NULL;
@@ -241,8 +242,9 @@ main (int argc, char **argv)
   max_streams = g_strdup_printf ("--max-streams=%d", n_streams + 16);
   per_client = g_strdup_printf ("--max-streams-per-client=%d", n_streams + 16);
   max_conns = g_strdup_printf ("--max-connections=%d", n_streams + 64);
+  conns_per_client = g_strdup_printf ("--max-connections-per-client=%d", n_streams + 64);
   {
-    const char *extra[] = { max_streams, per_client, max_conns, NULL };
+    const char *extra[] = { max_streams, per_client, max_conns, conns_per_client, NULL };
 
     g_mutex_init (&run.lock);
     run.bb = bb;

@@ -259,9 +259,10 @@ run_ours (BenchBus *bb, const char *bridge_path, guint n, double duration, gsize
   g_autofree char *max_streams = g_strdup_printf ("--max-streams=%u", n + 16);
   g_autofree char *per_client = g_strdup_printf ("--max-streams-per-client=%u", n + 16);
   g_autofree char *max_conns = g_strdup_printf ("--max-connections=%u", n + 64);
-  /* one client address holds all the streams: the per-client limit is
+  g_autofree char *conns_per_client = g_strdup_printf ("--max-connections-per-client=%u", n + 64);
+  /* one client address holds all the streams: the per-client limits are
    * raised with the others */
-  const char *extra[] = { max_streams, per_client, max_conns, NULL };
+  const char *extra[] = { max_streams, per_client, max_conns, conns_per_client, NULL };
   g_autoptr(GSubprocess) bridge = NULL;
   g_autofree char *job = g_strdup_printf ("%s-%u", JOB_ID, n);
   g_autofree char *path = g_strdup_printf ("/api/jobs/%s/events", job);

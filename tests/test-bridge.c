@@ -1165,6 +1165,27 @@ test_connection_limit (void)
   }
 }
 
+/* One client cannot hold every connection: its next is closed at once,
+ * another client is still served. */
+static void
+test_connection_limit_per_client (void)
+{
+  g_autoptr(Env) env = env_new (NULL, "--max-connections-per-client=2", NULL);
+  const char req[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  g_autoptr(GSocket) idle1 = aura_test_raw_connect (env->bridge->port, 0);
+  g_autoptr(GSocket) idle2 = aura_test_raw_connect (env->bridge->port, 0);
+  g_autoptr(GSocket) extra = aura_test_raw_connect (env->bridge->port, 0);
+  g_autoptr(GSocket) other = aura_test_raw_connect_from (env->bridge->port, "127.0.0.2");
+  g_autofree char *refused = NULL, *answer = NULL;
+
+  aura_test_raw_send (extra, req, strlen (req));
+  refused = aura_test_raw_read_all (extra);
+  g_assert_cmpstr (refused, ==, "");
+  aura_test_raw_send (other, req, strlen (req));
+  answer = aura_test_raw_read_all (other);
+  g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 200"));
+}
+
 /* ---- slow clients ------------------------------------------------------ */
 
 static void
@@ -1923,6 +1944,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/idle-timeout", test_idle_timeout);
   g_test_add_func ("/bridge/stream-limits", test_stream_limits);
   g_test_add_func ("/bridge/connection-limit", test_connection_limit);
+  g_test_add_func ("/bridge/connection-limit-per-client", test_connection_limit_per_client);
   g_test_add_func ("/bridge/slow-client", test_slow_client);
   g_test_add_func ("/bridge/multiplex", test_multiplex);
   g_test_add_func ("/bridge/all-jobs", test_all_jobs);

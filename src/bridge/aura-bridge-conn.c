@@ -32,6 +32,7 @@ typedef struct {
   AuraConnTracker *tracker;
   GSocketConnection *connection;      /* weak */
   GSocketAddress *remote;
+  char *host;                         /* the client's address, for the per-client count */
   guint timer_id;
 } Conn;
 
@@ -42,6 +43,7 @@ struct _AuraConnTracker {
   GSocketService *service;
   GPtrArray *urls;
   GHashTable *conns;                  /* Conn set */
+  GHashTable *per_host;               /* client address -> open connections */
 };
 
 static GQuark
@@ -116,12 +118,41 @@ conn_disarm (Conn *conn)
 
 static void on_connection_gone (gpointer data, GObject *where_the_connection_was);
 
+static guint
+host_count (AuraConnTracker *self, const char *host)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (self->per_host, host));
+}
+
+static void
+host_count_add (AuraConnTracker *self, const char *host, int delta)
+{
+  guint n = host_count (self, host) + delta;
+
+  if (n == 0)
+    g_hash_table_remove (self->per_host, host);
+  else
+    g_hash_table_replace (self->per_host, g_strdup (host), GUINT_TO_POINTER (n));
+}
+
+/* The client's address without the port ("local" for a Unix socket). */
+static char *
+remote_host (GSocketAddress *remote)
+{
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    return g_inet_address_to_string (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  return g_strdup ("local");
+}
+
 static void
 conn_free (gpointer data)
 {
   Conn *conn = data;
 
   conn_disarm (conn);
+  host_count_add (conn->tracker, conn->host, -1);
+  g_free (conn->host);
   g_object_set_qdata (G_OBJECT (conn->remote), conn_quark (), NULL);
   g_object_unref (conn->remote);
   if (conn->connection != NULL)
@@ -215,6 +246,7 @@ void
 aura_conn_tracker_accept (AuraConnTracker *self, GSocketConnection *connection,
                           GSocketAddress *local, GSocketAddress *remote)
 {
+  g_autofree char *host = remote_host (remote);
   Conn *conn;
 
   if (g_hash_table_size (self->conns) >= self->config->max_connections) {
@@ -224,8 +256,19 @@ aura_conn_tracker_accept (AuraConnTracker *self, GSocketConnection *connection,
     g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
     return;
   }
+  /* One client must not hold every connection (idle ones live until the
+   * idle timeout). */
+  if (host_count (self, host) >= self->config->max_connections_per_client) {
+    g_debug ("refusing a connection from %s: %u open (--max-connections-per-client)", host,
+             host_count (self, host));
+    self->metrics->connections_rejected++;
+    g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+    return;
+  }
   conn = g_new0 (Conn, 1);
   conn->tracker = self;
+  conn->host = g_steal_pointer (&host);
+  host_count_add (self, conn->host, 1);
   conn->connection = connection;
   conn->remote = g_object_ref (remote);
   g_object_weak_ref (G_OBJECT (connection), on_connection_gone, conn);
@@ -338,6 +381,7 @@ aura_conn_tracker_new (SoupServer *server, const AuraBridgeConfig *config,
   self->server = server;
   self->config = config;
   self->metrics = metrics;
+  self->per_host = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, conn_free, NULL);
   self->urls = g_ptr_array_new_with_free_func (g_free);
   self->service = g_socket_service_new ();
@@ -371,6 +415,7 @@ aura_conn_tracker_free (AuraConnTracker *self)
   g_object_unref (self->service);
   g_signal_handlers_disconnect_by_data (self->server, self);
   g_hash_table_unref (self->conns);
+  g_hash_table_unref (self->per_host);
   g_ptr_array_unref (self->urls);
   g_free (self);
 }

@@ -15,6 +15,7 @@ aura_bridge_config_init (AuraBridgeConfig *config)
   config->max_streams = 1024;
   config->max_streams_per_client = 64;
   config->max_connections = 2048;
+  config->max_connections_per_client = 256;
   config->max_jobs_per_stream = 64;
   config->max_queue_bytes = 1024 * 1024;
   config->max_header_bytes = 16 * 1024;

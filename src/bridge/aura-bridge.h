@@ -20,6 +20,7 @@ typedef struct {
   guint max_streams;                  /* open event streams in total */
   guint max_streams_per_client;       /* ... per client address */
   guint max_connections;              /* open HTTP connections */
+  guint max_connections_per_client;   /* of them from one client address */
   guint max_jobs_per_stream;          /* jobs in one ?jobs= list */
   gsize max_queue_bytes;              /* unread bytes before a client is dropped */
   gsize max_header_bytes;             /* request line and headers */

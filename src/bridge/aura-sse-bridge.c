@@ -142,7 +142,8 @@ main (int argc, char **argv)
   g_auto(GStrv) cors = NULL;
   g_auto(GStrv) allowed_hosts = NULL;
   double heartbeat = 5;
-  gint max_streams, max_per_client, max_connections, max_jobs, max_queue, idle_timeout;
+  gint max_streams, max_per_client, max_connections, max_conns_per_client, max_jobs, max_queue;
+  gint idle_timeout;
   gboolean version = FALSE;
   AuraBridgeConfig config;
   g_autoptr(GOptionContext) context = NULL;
@@ -159,6 +160,7 @@ main (int argc, char **argv)
   max_streams = (gint) config.max_streams;
   max_per_client = (gint) config.max_streams_per_client;
   max_connections = (gint) config.max_connections;
+  max_conns_per_client = (gint) config.max_connections_per_client;
   max_jobs = (gint) config.max_jobs_per_stream;
   max_queue = (gint) config.max_queue_bytes;
   idle_timeout = (gint) config.idle_timeout_s;
@@ -183,6 +185,8 @@ main (int argc, char **argv)
         "At most N event streams per client address (default 64)", "N" },
       { "max-connections", 0, 0, G_OPTION_ARG_INT, &max_connections,
         "At most N open HTTP connections (default 2048)", "N" },
+      { "max-connections-per-client", 0, 0, G_OPTION_ARG_INT, &max_conns_per_client,
+        "At most N open HTTP connections per client address (default 256)", "N" },
       { "max-jobs-per-stream", 0, 0, G_OPTION_ARG_INT, &max_jobs,
         "At most N jobs in one /api/events?jobs= list (default 64)", "N" },
       { "max-queue", 0, 0, G_OPTION_ARG_INT, &max_queue,
@@ -211,7 +215,7 @@ main (int argc, char **argv)
     return 0;
   }
   if (!isfinite (heartbeat) || heartbeat < 0.01 || heartbeat > 3600 || max_streams < 1 ||
-      max_per_client < 1 || max_connections < 1 || max_jobs < 1 || max_queue < 4096 ||
+      max_per_client < 1 || max_connections < 1 || max_conns_per_client < 1 || max_jobs < 1 || max_queue < 4096 ||
       idle_timeout < 1) {
     g_printerr ("aura-sse-bridge: --heartbeat-interval must be from 0.01 to 3600 seconds, "
                 "--max-queue at least 4096 bytes, the other limits at least 1\n");
@@ -222,6 +226,7 @@ main (int argc, char **argv)
   config.max_streams = (guint) max_streams;
   config.max_streams_per_client = (guint) max_per_client;
   config.max_connections = (guint) max_connections;
+  config.max_connections_per_client = (guint) max_conns_per_client;
   config.max_jobs_per_stream = (guint) max_jobs;
   config.max_queue_bytes = (gsize) max_queue;
   config.idle_timeout_s = (guint) idle_timeout;
