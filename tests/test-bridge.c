@@ -1525,6 +1525,38 @@ provider_status (JsonArray *statuses, const char *name)
   g_error ("no provider %s in the cancel response", name);
 }
 
+/* Cancels wait for their providers, up to the daemon's cancel timeout: a
+ * flood of them, held up by a provider that never answers, must not hold up
+ * reads. The job is still Running when the read is answered (with shared
+ * slots the read came only after the cancels ended, and then Canceled). */
+static void
+test_cancels_do_not_block_reads (void)
+{
+  g_autoptr(Env) env = env_new ("[Timing]\nCancelTimeoutSeconds=60\n", NULL);
+  const char req[] = "POST /api/jobs/film/cancel HTTP/1.1\r\nHost: localhost\r\n"
+                     "Content-Length: 0\r\n\r\n";
+  g_autoptr(GPtrArray) cancels = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(AuraTestResponse) res = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  Provider *stuck;
+
+  start_job (env, "film");
+  stuck = provider_start (env->tb, "film", "never", "StuckRender", "FFmpeg");
+  for (guint i = 0; i < 80; i++) {
+    GSocket *sock = aura_test_raw_connect (env->bridge->port, 0);
+    aura_test_raw_send (sock, req, strlen (req));
+    g_ptr_array_add (cancels, sock);
+  }
+  /* (the bridge accepts connections in order: the cancels are read and
+   * sent to the daemon before this request) */
+  res = fetch (env, "GET", "/api/jobs/film", NULL);
+  g_assert_cmpuint (res->status, ==, 200);
+  node = aura_test_response_json (res);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (node), "status"), ==,
+                   "Running");
+  provider_stop (stuck);
+}
+
 #define NOT_SUPPORTED_WARNING \
   "Provider LegacyProvider (LLM) does not support cancellation. Operation may continue until completion."
 
@@ -1945,6 +1977,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bridge/stream-limits", test_stream_limits);
   g_test_add_func ("/bridge/connection-limit", test_connection_limit);
   g_test_add_func ("/bridge/connection-limit-per-client", test_connection_limit_per_client);
+  g_test_add_func ("/bridge/cancels-do-not-block-reads", test_cancels_do_not_block_reads);
   g_test_add_func ("/bridge/slow-client", test_slow_client);
   g_test_add_func ("/bridge/multiplex", test_multiplex);
   g_test_add_func ("/bridge/all-jobs", test_all_jobs);

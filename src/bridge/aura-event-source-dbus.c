@@ -13,6 +13,10 @@
 /* The system bus lets a connection wait for at most 128 replies by
  * default; a reconnect storm of streams must queue here, not fail there. */
 #define MAX_CALLS_IN_FLIGHT 64
+/* Cancels wait for providers, up to the daemon's cancel timeout: they have
+ * slots of their own, so that a hung provider's cancels never hold up
+ * streams and reads (and 64 + 16 stays under the bus's 128). */
+#define MAX_CANCELS_IN_FLIGHT 16
 #define CALL_TIMEOUT_USEC (25 * G_USEC_PER_SEC)
 /* CancelJob answers only when every provider has, or when the daemon's
  * cancel timeout has passed (5 s by default, CancelTimeoutSeconds up to
@@ -78,6 +82,8 @@ struct _DbusSource {
 
   GQueue queued;                      /* AuraSourceCall waiting for a slot */
   GQueue in_flight;                   /* AuraSourceCall sent */
+  GQueue queued_cancels;              /* the same for CancelJob calls */
+  GQueue cancels_in_flight;
   GQueue failing;                     /* AuraSourceCall to fail from the main loop */
 
   GQueue inbox;                       /* InboxItem, in id order */
@@ -370,11 +376,10 @@ call_send (DbusSource *self, AuraSourceCall *call)
 }
 
 static void
-pump_calls (DbusSource *self)
+pump_queue (DbusSource *self, GQueue *queued, GQueue *in_flight, guint max)
 {
-  while (self->bus != NULL && self->in_flight.length < MAX_CALLS_IN_FLIGHT &&
-         self->queued.head != NULL) {
-    AuraSourceCall *call = self->queued.head->data;
+  while (self->bus != NULL && in_flight->length < max && queued->head != NULL) {
+    AuraSourceCall *call = queued->head->data;
     int r;
 
     call_unlink (call);
@@ -384,9 +389,16 @@ pump_calls (DbusSource *self)
       call_fail_later (call);
       continue;
     }
-    g_queue_push_tail_link (&self->in_flight, &call->link);
-    call->queue = &self->in_flight;
+    g_queue_push_tail_link (in_flight, &call->link);
+    call->queue = in_flight;
   }
+}
+
+static void
+pump_calls (DbusSource *self)
+{
+  pump_queue (self, &self->queued, &self->in_flight, MAX_CALLS_IN_FLIGHT);
+  pump_queue (self, &self->queued_cancels, &self->cancels_in_flight, MAX_CANCELS_IN_FLIGHT);
 }
 
 static AuraSourceCall *
@@ -400,6 +412,11 @@ call_new (DbusSource *self, CallKind kind, const char *job_id, gboolean urgent)
   call->link.data = call;
   if (self->bus == NULL) {
     call_fail_later (call);
+    return call;
+  }
+  if (kind == CALL_CANCEL_JOB) {
+    g_queue_push_tail_link (&self->queued_cancels, &call->link);
+    call->queue = &self->queued_cancels;
     return call;
   }
   if (urgent)
@@ -488,7 +505,8 @@ static void
 source_call_cancel (AuraEventSource *source, AuraSourceCall *call)
 {
   DbusSource *self = (DbusSource *) source;
-  gboolean was_in_flight = call->queue == &self->in_flight;
+  gboolean was_in_flight = call->queue == &self->in_flight ||
+                           call->queue == &self->cancels_in_flight;
 
   call_free (call);
   if (was_in_flight)
@@ -680,6 +698,10 @@ drop_bus (DbusSource *self)
     call_fail_later (l->data);
   while ((l = self->queued.head) != NULL)
     call_fail_later (l->data);
+  while ((l = self->cancels_in_flight.head) != NULL)
+    call_fail_later (l->data);
+  while ((l = self->queued_cancels.head) != NULL)
+    call_fail_later (l->data);
   self->signal_slot = sd_bus_slot_unref (self->signal_slot);
   self->owner_slot = sd_bus_slot_unref (self->owner_slot);
   self->owner_query_slot = sd_bus_slot_unref (self->owner_query_slot);
@@ -775,6 +797,10 @@ source_free (AuraEventSource *source)
     call_free (l->data);
   while ((l = self->queued.head) != NULL)
     call_free (l->data);
+  while ((l = self->cancels_in_flight.head) != NULL)
+    call_free (l->data);
+  while ((l = self->queued_cancels.head) != NULL)
+    call_free (l->data);
   self->enrich_call = NULL;
   drop_bus (self);
   while ((l = self->failing.head) != NULL)
@@ -808,6 +834,8 @@ aura_event_source_new_dbus (const AuraBusOptions *options)
   self->options.address = g_strdup (options->address);
   g_queue_init (&self->queued);
   g_queue_init (&self->in_flight);
+  g_queue_init (&self->queued_cancels);
+  g_queue_init (&self->cancels_in_flight);
   g_queue_init (&self->failing);
   g_queue_init (&self->inbox);
   connect_bus (self);
