@@ -622,8 +622,10 @@ publisher_thread (gpointer data)
   return NULL;
 }
 
-BenchPublisher *
-bench_publisher_start (double period, guint max_seq, BenchPublishFunc publish, gpointer user_data)
+/* A publisher not yet started: the caller fills in what its function needs,
+ * then starts the thread. */
+static BenchPublisher *
+publisher_new (double period, guint max_seq, BenchPublishFunc publish, gpointer user_data)
 {
   BenchPublisher *self = g_new0 (BenchPublisher, 1);
 
@@ -633,6 +635,14 @@ bench_publisher_start (double period, guint max_seq, BenchPublishFunc publish, g
   self->returned = g_new0 (double, max_seq);
   self->publish = publish;
   self->user_data = user_data;
+  return self;
+}
+
+BenchPublisher *
+bench_publisher_start (double period, guint max_seq, BenchPublishFunc publish, gpointer user_data)
+{
+  BenchPublisher *self = publisher_new (period, max_seq, publish, user_data);
+
   self->thread = g_thread_new ("publisher", publisher_thread, self);
   return self;
 }
@@ -694,13 +704,8 @@ publish_dbus (BenchPublisher *self, guint seq, gpointer user_data)
 BenchPublisher *
 bench_publisher_start_dbus (BenchBus *bb, const char *job, double period, guint max_seq)
 {
-  BenchPublisher *self = g_new0 (BenchPublisher, 1);
+  BenchPublisher *self = publisher_new (period, max_seq, publish_dbus, NULL);
 
-  self->period = period;
-  self->max_seq = max_seq;
-  self->sent = g_new0 (double, max_seq);
-  self->returned = g_new0 (double, max_seq);
-  self->publish = publish_dbus;
   self->bb = bb;
   self->job = g_strdup (job);
   self->thread = g_thread_new ("publisher", publisher_thread, self);
