@@ -74,6 +74,9 @@ typedef struct {
   double max;
 } TimeKey;
 
+/* [Access]: users, then groups */
+static const char *const access_keys[] = { "Operators", "OperatorGroups" };
+
 static const TimeKey timing_keys[] = {
   { "CoalesceIntervalMs", G_STRUCT_OFFSET (AuraConfig, coalesce_interval_us), 1000, 0, 60000 },
   { "RetentionSeconds", G_STRUCT_OFFSET (AuraConfig, retention_us), 1e6, 0, 30 * 86400 },
@@ -210,10 +213,8 @@ parse_id (const char *text, gboolean group, guint32 *out, GError **error)
 static gboolean
 load_access (AuraConfig *config, GKeyFile *kf, GError **error)
 {
-  static const char *const keys[] = { "Operators", "OperatorGroups" };
-
-  for (guint k = 0; k < G_N_ELEMENTS (keys); k++) {
-    g_auto(GStrv) list = g_key_file_get_string_list (kf, "Access", keys[k], NULL, NULL);
+  for (guint k = 0; k < G_N_ELEMENTS (access_keys); k++) {
+    g_auto(GStrv) list = g_key_file_get_string_list (kf, "Access", access_keys[k], NULL, NULL);
     GArray *target = k == 0 ? config->operator_uids : config->operator_gids;
 
     for (guint i = 0; list != NULL && list[i] != NULL; i++) {
@@ -229,18 +230,37 @@ load_access (AuraConfig *config, GKeyFile *kf, GError **error)
   return TRUE;
 }
 
+/* The keys a group may hold, NULL-terminated; NULL for [Weights], which
+ * checks its own (its keys are the stages). */
+static GPtrArray *
+group_keys (const char *group)
+{
+  GPtrArray *keys = g_ptr_array_new ();
+
+  if (strcmp (group, "Limits") == 0)
+    for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++)
+      g_ptr_array_add (keys, (gpointer) limit_keys[i].key);
+  else if (strcmp (group, "Timing") == 0)
+    for (guint i = 0; i < G_N_ELEMENTS (timing_keys); i++)
+      g_ptr_array_add (keys, (gpointer) timing_keys[i].key);
+  else
+    for (guint i = 0; i < G_N_ELEMENTS (access_keys); i++)
+      g_ptr_array_add (keys, (gpointer) access_keys[i]);
+  g_ptr_array_add (keys, NULL);
+  return keys;
+}
+
 /* A misspelt key or group would silently leave its default in force: every
  * one must be known. ([Weights] checks its own keys.) */
 static gboolean
 check_known (GKeyFile *kf, GError **error)
 {
   static const char *const groups[] = { "Weights", "Limits", "Timing", "Access", NULL };
-  static const char *const access_keys[] = { "Operators", "OperatorGroups", NULL };
   g_auto(GStrv) names = g_key_file_get_groups (kf, NULL);
 
   for (guint g = 0; names[g] != NULL; g++) {
     g_auto(GStrv) keys = NULL;
-    g_autoptr(GString) known = g_string_new (NULL);
+    g_autoptr(GPtrArray) known = NULL;
 
     if (!g_strv_contains (groups, names[g])) {
       g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
@@ -250,28 +270,13 @@ check_known (GKeyFile *kf, GError **error)
     }
     if (strcmp (names[g], "Weights") == 0)
       continue;
-    if (strcmp (names[g], "Limits") == 0)
-      for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++)
-        g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", limit_keys[i].key);
-    else if (strcmp (names[g], "Timing") == 0)
-      for (guint i = 0; i < G_N_ELEMENTS (timing_keys); i++)
-        g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", timing_keys[i].key);
-    else
-      g_string_append (known, "Operators, OperatorGroups");
+    known = group_keys (names[g]);
     keys = g_key_file_get_keys (kf, names[g], NULL, NULL);
     for (guint k = 0; keys != NULL && keys[k] != NULL; k++) {
-      gboolean found = FALSE;
-      if (strcmp (names[g], "Access") == 0)
-        found = g_strv_contains (access_keys, keys[k]);
-      else if (strcmp (names[g], "Limits") == 0)
-        for (guint i = 0; i < G_N_ELEMENTS (limit_keys) && !found; i++)
-          found = strcmp (limit_keys[i].key, keys[k]) == 0;
-      else
-        for (guint i = 0; i < G_N_ELEMENTS (timing_keys) && !found; i++)
-          found = strcmp (timing_keys[i].key, keys[k]) == 0;
-      if (!found) {
+      if (!g_strv_contains ((const char *const *) known->pdata, keys[k])) {
+        g_autofree char *list = g_strjoinv (", ", (char **) known->pdata);
         g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
-                     "[%s] unknown key '%s'; keys are %s", names[g], keys[k], known->str);
+                     "[%s] unknown key '%s'; keys are %s", names[g], keys[k], list);
         return FALSE;
       }
     }
