@@ -830,6 +830,17 @@ test_replay_unseen_long (void)
 }
 
 static void
+test_replay_unseen_default (void)
+{
+  /* the committed corpus's profile, other seeds: one corpus is one draw
+   * (a short job on a host faster than any before it costs a corpus a few
+   * hundredths of ratio), so several, each held to the target */
+  assert_target_generated ("default", "402", "60");
+  assert_target_generated ("default", "403", "60");
+  assert_target_generated ("default", "404", "60");
+}
+
+static void
 test_replay_bad_trace (void)
 {
   static const struct {
@@ -934,6 +945,7 @@ main (int argc, char **argv)
   g_test_add_func ("/eta/replay/committed-corpus", test_replay_committed);
   g_test_add_func ("/eta/replay/unseen-corpus", test_replay_unseen);
   g_test_add_func ("/eta/replay/unseen-long-corpus", test_replay_unseen_long);
+  g_test_add_func ("/eta/replay/unseen-default-corpora", test_replay_unseen_default);
   g_test_add_func ("/eta/replay/bad-trace", test_replay_bad_trace);
   g_test_add_func ("/eta/daemon/keeps-durations", test_daemon_keeps_durations);
   return g_test_run ();

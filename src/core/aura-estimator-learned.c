@@ -49,6 +49,11 @@
  * much work each still had, so that the first report of a stage at 5 % does
  * not make that stage look infinitely fast.
  *
+ * All of that is uncertain, the more so the less the history predicts: the
+ * remaining time is taken as log-normal, and the ETA is the point least
+ * wrong relative to the job's whole duration, which lies below the median as
+ * far as the spread goes (see remaining_point()).
+ *
  * What clients see moves only when the estimate moves out of a band of a few
  * percent of the time left around it, and then only to the band's edge: the
  * noise of single items does not shake the ETA, and it never lags the
@@ -156,9 +161,13 @@ typedef struct {
   /* coef[c][s]: log duration of stage s >= c from the features at the start
    * of stage c */
   double coef[AURA_STAGE_COUNT][AURA_STAGE_COUNT][N_FEATURES];
-  /* squared log deviation of each stage's duration from what the fit
-   * predicted at its start: how far its prior can be trusted */
-  double sigma2[AURA_STAGE_COUNT];
+  /* sigma2[c][s]: squared log deviation of stage s's duration from what the
+   * fit predicted at the start of stage c, over the history: how far that
+   * prediction can be trusted */
+  double sigma2[AURA_STAGE_COUNT][AURA_STAGE_COUNT];
+  /* the same as the history shows it, without the pull towards SIGMA_PRIOR:
+   * what the ETA allows for (a history of identical jobs leaves none) */
+  double resid2[AURA_STAGE_COUNT][AURA_STAGE_COUNT];
 } Learned;
 
 static double
@@ -310,20 +319,23 @@ learned_refresh (Learned *self)
     }
   }
 
-  for (guint s = 0; s < AURA_STAGE_COUNT; s++) {
-    double res2 = 0;
+  for (guint c = 0; c < AURA_STAGE_COUNT; c++) {
+    for (guint s = c; s < AURA_STAGE_COUNT; s++) {
+      double res2 = 0;
 
-    for (guint j = 0; j < n; j++) {
-      const AuraStageRecord *r = aura_stage_history_get (self->history, j);
-      double x[N_FEATURES], z = 0;
-      features (self, NULL, s, r->seconds, r->items, x);
-      for (guint i = 0; i < N_FEATURES; i++)
-        z += self->coef[s][s][i] * x[i];
-      z -= log ((r->seconds[s] + 1) / (self->usual_seconds[s] + 1));
-      res2 += z * z;
+      for (guint j = 0; j < n; j++) {
+        const AuraStageRecord *r = aura_stage_history_get (self->history, j);
+        double x[N_FEATURES], z = 0;
+        features (self, NULL, c, r->seconds, r->items, x);
+        for (guint i = 0; i < N_FEATURES; i++)
+          z += self->coef[c][s][i] * x[i];
+        z -= log ((r->seconds[s] + 1) / (self->usual_seconds[s] + 1));
+        res2 += z * z;
+      }
+      self->sigma2[c][s] = n > 0 ? (res2 + SIGMA_N0 * SIGMA_PRIOR * SIGMA_PRIOR) / (n + SIGMA_N0)
+                                 : SIGMA_COLD * SIGMA_COLD;
+      self->resid2[c][s] = n > 0 ? res2 / n : SIGMA_COLD * SIGMA_COLD;
     }
-    self->sigma2[s] = n > 0 ? (res2 + SIGMA_N0 * SIGMA_PRIOR * SIGMA_PRIOR) / (n + SIGMA_N0)
-                            : SIGMA_COLD * SIGMA_COLD;
   }
 }
 
@@ -379,19 +391,25 @@ report_share (const AuraJob *job, const EtaJob *d)
 /* Seconds per unit of stage fraction: the stage's rate, blended with the
  * prior as if the prior were as many reports as are as uncertain as it is;
  * the recent rate takes over as far as it differs by more than noise and
- * rests on enough reports. */
+ * rests on enough reports. *log_var (if not NULL): how uncertain the result
+ * still is for want of reports, the prior's log variance by its share. */
 static double
-stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d)
+stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d, double *log_var)
 {
   double prior = stage_prior (self, job, d);
   /* the squared log noise of one report's rate */
   double sigma2 = (d->dev2 + 2 * SEG_SIGMA0 * SEG_SIGMA0) / (d->n_dev + 2);
   /* FFmpeg's average fps is a measurement like a report; a predicted
    * duration is as uncertain as the history says */
-  double prior_sigma2 = job->has_fps && d->fps > 0 ? sigma2 : self->sigma2[job->stage];
+  double prior_sigma2 = job->has_fps && d->fps > 0 ? sigma2 : self->sigma2[job->stage][job->stage];
   double weight = MIN (sigma2 / prior_sigma2 * report_share (job, d), PRIOR_FRACTION);
   double whole = (d->all_dt + weight * prior) / (d->all_df + weight);
   double recent, change, w;
+
+  if (log_var != NULL) {
+    *log_var = weight / (d->all_df + weight)
+             * (job->has_fps && d->fps > 0 ? sigma2 : self->resid2[job->stage][job->stage]);
+  }
 
   if (d->sum_df <= 0 || d->sum_dt <= 0)
     return whole;
@@ -407,17 +425,18 @@ stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d)
 /* Seconds the current stage still needs; *floor is what it can never be less
  * than while nothing is reported: a share of the item under way, which never
  * counts as done before it is reported, and once that item is overdue, the
- * work not yet started plus the overrun. */
+ * work not yet started plus the overrun. *log_var: how uncertain it is. */
 static double
 current_stage_remaining (Learned *self, const AuraJob *job, const EtaJob *d, gint64 now,
-                         double *floor)
+                         double *floor, double *log_var)
 {
   double f = job->stage_fraction, per, chunk, expected, rest, since_change, item;
 
   *floor = 0;
+  *log_var = 0;
   if (stage_done (job, job->stage) || f >= 1)
     return 0;
-  per = stage_time_per_fraction (self, job, d);
+  per = stage_time_per_fraction (self, job, d, log_var);
   /* the item under way (what the next report usually brings) and the rest */
   chunk = MIN (1 - f, report_share (job, d));
   expected = chunk * per;
@@ -431,14 +450,53 @@ current_stage_remaining (Learned *self, const AuraJob *job, const EtaJob *d, gin
   return rest + item;
 }
 
+/* The remaining time as one number, from its mean and standard deviation
+ * (taken as log-normal, like each stage's duration) and the time the job has
+ * already taken.
+ *
+ * An ETA misleads in proportion to the job: a minute off is a lot on a
+ * three-minute job and little on a thirty-minute one. Where the remaining
+ * time is uncertain, the number that is least wrong relative to the job's
+ * duration is not its median but the median weighted by 1 / duration, which
+ * lies lower: a job that turns out short suffers more from the same error.
+ * For a log-normal remaining time of log variance S², the weight lowers the
+ * log median by S² times the remaining share of the job, taken where the
+ * result lands (a fixed point, reached in a few rounds). With a history that
+ * predicts well, S² is small and so is the shift. */
+static double
+remaining_point (double mean, double sd, double elapsed)
+{
+  double s2, mu, left;
+
+  if (mean <= 0)
+    return 0;
+  s2 = log (1 + (sd * sd) / (mean * mean));
+  mu = log (mean) - s2 / 2;
+  left = exp (mu);
+  for (guint i = 0; i < 4; i++)
+    left = exp (mu - s2 * left / (elapsed + left));
+  return left;
+}
+
+/* Adds a stage of median @median seconds and log variance @v to the mean and
+ * standard deviation of the remaining time. The stages of one job move
+ * together (its size and its host's load drive them all), so their spreads
+ * add up rather than average out. */
+static void
+add_stage (double median, double v, double *mean, double *sd)
+{
+  *mean += median * exp (v / 2);
+  *sd += median * sqrt (exp (v) * (exp (v) - 1));
+}
+
 /* The remaining time from the current evidence; *floor is what it can never
- * be less than (the stages to come and a share of the current item).
- * Negative while unknown. */
+ * be less than (a share of the current item, and the stages to come as far
+ * as the estimate counts them). Negative while unknown. */
 static double
 raw_estimate (Learned *self, const AuraJob *job, const EtaJob *d, gint64 now, double *floor)
 {
   AuraStage cur = job->stage;
-  double f = job->stage_fraction, current, later = 0;
+  double f = job->stage_fraction, current, left, mean = 0, sd = 0, v;
   double x_now[N_FEATURES], x_next[N_FEATURES], spent[AURA_STAGE_COUNT];
 
   if (d == NULL || !d->reported)
@@ -447,7 +505,8 @@ raw_estimate (Learned *self, const AuraJob *job, const EtaJob *d, gint64 now, do
   if (self->n_learned == 0 && job->progress <= 0)
     return -1;
 
-  current = current_stage_remaining (self, job, d, now, floor);
+  current = current_stage_remaining (self, job, d, now, floor, &v);
+  add_stage (current, v, &mean, &sd);
 
   /* The stages to come, predicted from the start of the current stage and
    * from its projected end, weighted by how far the stage got, so that the
@@ -463,10 +522,12 @@ raw_estimate (Learned *self, const AuraJob *job, const EtaJob *d, gint64 now, do
       continue;
     from_start = log (predict (self, job, cur, s, x_now) + 1);
     from_end = log (predict (self, job, cur + 1, s, x_next) + 1);
-    later += exp ((1 - f) * from_start + f * from_end) - 1;
+    add_stage (exp ((1 - f) * from_start + f * from_end) - 1,
+               (1 - f) * self->resid2[cur][s] + f * self->resid2[cur + 1][s], &mean, &sd);
   }
-  *floor += later;
-  return current + later;
+  left = remaining_point (mean, sd, seconds (MAX (now - job->started_mono, 0)));
+  *floor += MAX (left - current, 0);
+  return left;
 }
 
 static double
@@ -535,7 +596,7 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
        * rate and not at all in the recent one. (A slower encoder still
        * reports at its interval: that is a change of speed, not an item
        * stuck.) */
-      double cap = WINSOR * seg_df * stage_time_per_fraction (self, job, d);
+      double cap = WINSOR * seg_df * stage_time_per_fraction (self, job, d, NULL);
       gboolean late;
 
       if (d->n_segments > 0) {
@@ -544,8 +605,8 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
         /* The first report has no other to compare with: it is late when
          * it took far longer than even a pessimistic reading of the prior
          * allows, and then says no more than the prior did. */
-        double expected = seg_df * stage_time_per_fraction (self, job, d);
-        late = seg_dt > MAX (WINSOR, exp (2 * sqrt (self->sigma2[job->stage]))) * expected;
+        double expected = seg_df * stage_time_per_fraction (self, job, d, NULL);
+        late = seg_dt > MAX (WINSOR, exp (2 * sqrt (self->sigma2[job->stage][job->stage]))) * expected;
         cap = expected;
       }
 
