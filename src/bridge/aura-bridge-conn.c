@@ -19,7 +19,9 @@
  * heartbeats find out whether its client is still there. Closing is done
  * with shutdown(), so that libsoup notices on its next read or write and
  * cleans up after itself; a weak reference on the GSocketConnection tells
- * when libsoup is done with it.
+ * when libsoup is done with it. An event stream takes its connection from
+ * libsoup once the head is written (aura_conn_steal()) and closes it
+ * itself; it counts here until the stream lets go of it.
  *
  * libsoup remembers the remote address object it was given, which is how a
  * message finds its connection again (qdata on that object). */
@@ -86,6 +88,25 @@ aura_conn_get_socket (SoupServerMessage *msg)
 
   return conn != NULL && conn->connection != NULL
     ? g_socket_connection_get_socket (conn->connection) : NULL;
+}
+
+GSocketConnection *
+aura_conn_steal (SoupServerMessage *msg)
+{
+  Conn *conn = lookup (msg);
+  GSocketConnection *connection;
+  g_autoptr(GIOStream) stolen = NULL;
+
+  if (conn == NULL || conn->connection == NULL)
+    return NULL;
+  /* libsoup hands back its own wrapper of the connection (which leaves
+   * the connection open when it goes), and frees its I/O state: the
+   * buffer it read the request into (16 KiB), its streams and, once the
+   * caller lets go of the message, the message and its connection
+   * object. It has no I/O running on the stream after this. */
+  connection = g_object_ref (conn->connection);
+  stolen = soup_server_message_steal_connection (msg);
+  return connection;
 }
 
 static gboolean

@@ -140,5 +140,11 @@ void        aura_conn_close (SoupServerMessage *msg);
 /* The socket @msg came on (NULL when it is gone), for writing a stream's
  * body past libsoup. */
 GSocket    *aura_conn_get_socket (SoupServerMessage *msg);
+/* Takes the connection @msg came on from libsoup, which forgets it and
+ * the message: the caller owns the returned reference (NULL when the
+ * connection is gone) and closes it. It still counts against the limits
+ * until it is finalized. Once the response head is written, from the
+ * message's wrote-headers signal. */
+GSocketConnection *aura_conn_steal (SoupServerMessage *msg);
 
 G_END_DECLS

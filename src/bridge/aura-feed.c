@@ -45,7 +45,8 @@ aura_feed_new (AuraBridge *bridge, SoupServerMessage *msg, AuraFeedKind kind, GP
   self->ended = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cursor = resume_after;
   self->buffer = g_ptr_array_new_with_free_func ((GDestroyNotify) aura_source_event_unref);
-  self->stream = aura_sse_stream_new (msg, bridge->config.max_queue_bytes, on_stream_closed, self);
+  self->stream = aura_sse_stream_new (msg, self->client, bridge->config.max_queue_bytes,
+                                      on_stream_closed, self);
   /* Live events are buffered from here on, before the catch-up asks for
    * anything: none can fall between history and live. */
   aura_bridge_add_feed (bridge, self, self->client, self->jobs);

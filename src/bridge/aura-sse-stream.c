@@ -3,26 +3,34 @@
 #include "aura-sse-format.h"
 #include "aura-sse-stream.h"
 
-/* libsoup writes the response head; the body is written here, straight to
- * the socket, as soon as an event is there. Through libsoup every event
- * on every stream was an idle source, a round of its I/O state machine and
- * a signal or two: with 10,000 streams, a report every 100 ms took longer
- * than 100 ms to fan out. The body ends with the connection (no chunk
- * framing: the connection closes after every response anyway), so the
- * bytes are the events themselves; libsoup, paused for lack of body data,
- * completes the message when the stream ends. */
+/* libsoup reads the request and writes the response head; the body is
+ * written here, straight to the socket, as soon as an event is there.
+ * Through libsoup every event on every stream was an idle source, a round
+ * of its I/O state machine and a signal or two: with 10,000 streams, a
+ * report every 100 ms took longer than 100 ms to fan out. The body ends
+ * with the connection (no chunk framing: the connection closes after every
+ * response anyway), so the bytes are the events themselves.
+ *
+ * Once the head is written the stream takes the connection from libsoup
+ * (aura_conn_steal()), which then frees everything it had for it: the
+ * buffer it read the request into (16 KiB, kept until the message ends),
+ * the message, its headers and its connection object. A stream then costs
+ * its socket and this struct; it closes the connection itself. */
 struct _AuraSseStream {
-  SoupServerMessage *msg;
+  SoupServerMessage *msg;             /* until the connection is taken */
+  GSocketConnection *connection;      /* once it is taken */
+  const char *client;                 /* borrowed, for messages */
   gsize max_queued;
   GQueue pending;                     /* GBytes not yet written */
   gsize offset;                       /* of the first, already written */
   gsize queued;                       /* bytes not yet written */
   GSource *out_source;                /* waiting for the socket to take more */
-  gboolean open;
-  gboolean head_written;              /* by libsoup: the body is ours to write */
-  gboolean ending;
-  gboolean completed;                 /* the body was handed back to libsoup */
-  gboolean closed;
+  guint closed_id;                    /* reports the close from the main loop */
+  gboolean open : 1;
+  gboolean head_written : 1;          /* by libsoup: the body is ours to write */
+  gboolean ending : 1;
+  gboolean completed : 1;             /* nothing more will be written */
+  gboolean closed : 1;
   AuraSseStreamClosedFunc closed_func;
   gpointer user_data;
 };
@@ -30,14 +38,28 @@ struct _AuraSseStream {
 static void flush (AuraSseStream *self);
 
 static void
-on_finished (SoupServerMessage *msg, gpointer user_data)
+report_closed (AuraSseStream *self)
 {
-  AuraSseStream *self = user_data;
-
   if (self->closed)
     return;
   self->closed = TRUE;
   self->closed_func (self, self->user_data);
+}
+
+static void
+on_finished (SoupServerMessage *msg, gpointer user_data)
+{
+  report_closed (user_data);
+}
+
+static gboolean
+on_closed_idle (gpointer user_data)
+{
+  AuraSseStream *self = user_data;
+
+  self->closed_id = 0;
+  report_closed (self);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -52,16 +74,31 @@ clear_pending (AuraSseStream *self)
   }
 }
 
-/* Lets libsoup finish the message: nothing more to write, the connection
- * closes. */
+/* Nothing more to write: the connection closes. Before the stream has the
+ * connection, libsoup finishes the message and closes it; after, the
+ * stream closes it and reports that from the main loop. */
 static void
 complete (AuraSseStream *self)
 {
   if (self->completed)
     return;
   self->completed = TRUE;
-  soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-  soup_server_message_unpause (self->msg);
+  if (self->connection == NULL) {
+    soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+    soup_server_message_unpause (self->msg);
+    return;
+  }
+  g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+  self->closed_id = g_idle_add (on_closed_idle, self);
+}
+
+static GSocket *
+get_socket (AuraSseStream *self)
+{
+  if (self->connection != NULL)
+    return g_io_stream_is_closed (G_IO_STREAM (self->connection))
+      ? NULL : g_socket_connection_get_socket (self->connection);
+  return aura_conn_get_socket (self->msg);
 }
 
 static gboolean
@@ -78,7 +115,7 @@ on_writable (GSocket *socket, GIOCondition condition, gpointer user_data)
 static void
 flush (AuraSseStream *self)
 {
-  GSocket *socket = aura_conn_get_socket (self->msg);
+  GSocket *socket = get_socket (self);
 
   while (!g_queue_is_empty (&self->pending) && self->out_source == NULL) {
     GBytes *bytes = g_queue_peek_head (&self->pending);
@@ -98,7 +135,7 @@ flush (AuraSseStream *self)
     }
     if (n < 0) {
       /* the client is gone */
-      g_debug ("a stream to %s failed: %s", soup_server_message_get_remote_host (self->msg),
+      g_debug ("a stream to %s failed: %s", self->client,
                error != NULL ? error->message : "no socket");
       aura_sse_stream_drop (self);
       return;
@@ -120,16 +157,25 @@ on_wrote_headers (SoupServerMessage *msg, gpointer user_data)
   AuraSseStream *self = user_data;
 
   self->head_written = TRUE;
+  /* libsoup checks after this signal whether its connection was taken
+   * (as for a WebSocket upgrade) and stops there. The message is let go
+   * of: libsoup holds it until this signal returns. */
+  self->connection = aura_conn_steal (msg);
+  if (self->connection != NULL) {
+    g_signal_handlers_disconnect_by_data (msg, self);
+    g_clear_object (&self->msg);
+  }
   flush (self);
 }
 
 AuraSseStream *
-aura_sse_stream_new (SoupServerMessage *msg, gsize max_queued, AuraSseStreamClosedFunc closed,
-                     gpointer user_data)
+aura_sse_stream_new (SoupServerMessage *msg, const char *client, gsize max_queued,
+                     AuraSseStreamClosedFunc closed, gpointer user_data)
 {
   AuraSseStream *self = g_new0 (AuraSseStream, 1);
 
   self->msg = g_object_ref (msg);
+  self->client = client;
   self->max_queued = max_queued;
   self->closed_func = closed;
   self->user_data = user_data;
@@ -144,14 +190,24 @@ aura_sse_stream_free (AuraSseStream *self)
   if (self == NULL)
     return;
   clear_pending (self);
-  g_signal_handlers_disconnect_by_data (self->msg, self);
-  g_object_unref (self->msg);
+  if (self->closed_id != 0)
+    g_source_remove (self->closed_id);
+  if (self->connection != NULL) {
+    /* the bridge is going away with the stream open */
+    g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+    g_object_unref (self->connection);
+  }
+  if (self->msg != NULL) {
+    g_signal_handlers_disconnect_by_data (self->msg, self);
+    g_object_unref (self->msg);
+  }
   g_free (self);
 }
 
 SoupServerMessage *
 aura_sse_stream_get_message (AuraSseStream *self)
 {
+  g_return_val_if_fail (!self->head_written, NULL);
   return self->msg;
 }
 
@@ -224,7 +280,7 @@ aura_sse_stream_write (AuraSseStream *self, GBytes *frame, gboolean check)
     return FALSE;
   if (check && self->queued > self->max_queued) {
     g_message ("dropping a stream to %s: %" G_GSIZE_FORMAT " bytes not yet read",
-               soup_server_message_get_remote_host (self->msg), self->queued);
+               self->client, self->queued);
     aura_sse_stream_drop (self);
     return FALSE;
   }
@@ -247,9 +303,10 @@ void
 aura_sse_stream_drop (AuraSseStream *self)
 {
   /* What is pending is thrown away, the connection is closed; libsoup
-   * then fails or finishes the message. */
+   * then fails or finishes the message, if it still has it. */
   clear_pending (self);
-  aura_conn_close (self->msg);
+  if (self->connection == NULL)
+    aura_conn_close (self->msg);
   self->ending = TRUE;
   complete (self);
 }

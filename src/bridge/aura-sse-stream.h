@@ -9,7 +9,8 @@ G_BEGIN_DECLS
  * AuraSseStream:
  * The HTTP side of one event stream: the response of one request, its
  * headers and hygiene (written by libsoup), and its body, written straight
- * to the socket, with the bytes not yet written. What a stream carries is
+ * to the socket, with the bytes not yet written. Once the head is written
+ * the stream owns the connection and libsoup has forgotten it. What a stream carries is
  * decided elsewhere (AuraFeed).
  *
  * A client that falls more than max_queued bytes behind is dropped: its
@@ -22,11 +23,14 @@ typedef struct _AuraSseStream AuraSseStream;
  * stream. Called from the main loop, never from a stream function. */
 typedef void (*AuraSseStreamClosedFunc) (AuraSseStream *stream, gpointer user_data);
 
-/* Pauses @msg until aura_sse_stream_open() or a plain response. */
-AuraSseStream     *aura_sse_stream_new (SoupServerMessage *msg, gsize max_queued,
-                                        AuraSseStreamClosedFunc closed, gpointer user_data);
+/* Pauses @msg until aura_sse_stream_open() or a plain response. @client
+ * (the client's address, for messages) is borrowed for the stream's life. */
+AuraSseStream     *aura_sse_stream_new (SoupServerMessage *msg, const char *client,
+                                        gsize max_queued, AuraSseStreamClosedFunc closed,
+                                        gpointer user_data);
 void               aura_sse_stream_free (AuraSseStream *stream);
 
+/* The request, until the stream is open (an open stream has let go of it). */
 SoupServerMessage *aura_sse_stream_get_message (AuraSseStream *stream);
 /* Sends the 200 and the stream headers at once, with the retry hint and
  * @first (may be NULL) as the first data. */
