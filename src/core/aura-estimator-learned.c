@@ -161,13 +161,13 @@ typedef struct {
   /* coef[c][s]: log duration of stage s >= c from the features at the start
    * of stage c */
   double coef[AURA_STAGE_COUNT][AURA_STAGE_COUNT][N_FEATURES];
-  /* sigma2[c][s]: squared log deviation of stage s's duration from what the
-   * fit predicted at the start of stage c, over the history: how far that
-   * prediction can be trusted */
-  double sigma2[AURA_STAGE_COUNT][AURA_STAGE_COUNT];
-  /* the same as the history shows it, without the pull towards SIGMA_PRIOR:
-   * what the ETA allows for (a history of identical jobs leaves none) */
+  /* resid2[c][s]: mean squared log deviation of stage s's duration from
+   * what the fit predicted at the start of stage c, over the history: the
+   * spread the ETA allows for (a history of identical jobs leaves none) */
   double resid2[AURA_STAGE_COUNT][AURA_STAGE_COUNT];
+  /* sigma2[s]: resid2[s][s] pulled towards SIGMA_PRIOR: how far the stage's
+   * prior can be trusted against its own reports */
+  double sigma2[AURA_STAGE_COUNT];
 } Learned;
 
 static double
@@ -332,10 +332,11 @@ learned_refresh (Learned *self)
         z -= log ((r->seconds[s] + 1) / (self->usual_seconds[s] + 1));
         res2 += z * z;
       }
-      self->sigma2[c][s] = n > 0 ? (res2 + SIGMA_N0 * SIGMA_PRIOR * SIGMA_PRIOR) / (n + SIGMA_N0)
-                                 : SIGMA_COLD * SIGMA_COLD;
       self->resid2[c][s] = n > 0 ? res2 / n : SIGMA_COLD * SIGMA_COLD;
     }
+    self->sigma2[c] = n > 0 ? (n * self->resid2[c][c] + SIGMA_N0 * SIGMA_PRIOR * SIGMA_PRIOR)
+                              / (n + SIGMA_N0)
+                            : SIGMA_COLD * SIGMA_COLD;
   }
 }
 
@@ -401,7 +402,7 @@ stage_time_per_fraction (Learned *self, const AuraJob *job, const EtaJob *d, dou
   double sigma2 = (d->dev2 + 2 * SEG_SIGMA0 * SEG_SIGMA0) / (d->n_dev + 2);
   /* FFmpeg's average fps is a measurement like a report; a predicted
    * duration is as uncertain as the history says */
-  double prior_sigma2 = job->has_fps && d->fps > 0 ? sigma2 : self->sigma2[job->stage][job->stage];
+  double prior_sigma2 = job->has_fps && d->fps > 0 ? sigma2 : self->sigma2[job->stage];
   double weight = MIN (sigma2 / prior_sigma2 * report_share (job, d), PRIOR_FRACTION);
   double whole = (d->all_dt + weight * prior) / (d->all_df + weight);
   double recent, change, w;
@@ -606,7 +607,7 @@ learned_job_updated (AuraEstimator *est, AuraJob *job, gint64 now)
          * it took far longer than even a pessimistic reading of the prior
          * allows, and then says no more than the prior did. */
         double expected = seg_df * stage_time_per_fraction (self, job, d, NULL);
-        late = seg_dt > MAX (WINSOR, exp (2 * sqrt (self->sigma2[job->stage][job->stage]))) * expected;
+        late = seg_dt > MAX (WINSOR, exp (2 * sqrt (self->sigma2[job->stage]))) * expected;
         cap = expected;
       }
 
