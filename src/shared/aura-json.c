@@ -6,6 +6,8 @@
 #include "aura-json.h"
 
 #define JSON_SAFE_DOUBLE 1e15
+/* ... and those below this (but 0) print in exponent form: see fix_doubles() */
+#define JSON_TINY_DOUBLE 1e-4
 
 static const char *const progress_optional_keys[] = {
   "etaSeconds", "expectedEndTime", "correlationId", "substageDetail", "currentItem", "totalItems",
@@ -17,6 +19,15 @@ static const char *const progress_optional_keys[] = {
  * they fit, as null (unknown) when they do not. Our payloads never hold such
  * numbers, but a mapping must not emit invalid JSON for any input. */
 
+/* Likewise a number below 1e-4 prints in exponent form, and when its
+ * shortest form has one digit, without a decimal point: 1e-300 becomes
+ * "1e-300.0". Such numbers are refused on the way in and written as 0. */
+static gboolean
+writable_double (double d)
+{
+  return isfinite (d) && fabs (d) < JSON_SAFE_DOUBLE && (d == 0 || fabs (d) >= JSON_TINY_DOUBLE);
+}
+
 static void
 fix_doubles (JsonNode *node)
 {
@@ -27,6 +38,8 @@ fix_doubles (JsonNode *node)
         json_node_set_int (node, (gint64) d);
       else
         json_node_init_null (node);
+    } else if (!writable_double (d)) {
+      json_node_set_double (node, 0);
     }
   } else if (JSON_NODE_HOLDS_ARRAY (node)) {
     JsonArray *arr = json_node_get_array (node);
@@ -134,8 +147,7 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
     case G_TYPE_DOUBLE:
       /* "1e400" parses as infinity, which JSON cannot carry back; see
        * fix_doubles() for the bound */
-      if (!isfinite (json_node_get_double (node)) ||
-          fabs (json_node_get_double (node)) >= JSON_SAFE_DOUBLE)
+      if (!writable_double (json_node_get_double (node)))
         goto bad;
       return g_variant_new_double (json_node_get_double (node));
     default: break;
@@ -165,7 +177,7 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
       if (!JSON_NODE_HOLDS_VALUE (v) ||
           (json_node_get_value_type (v) != G_TYPE_DOUBLE &&
            json_node_get_value_type (v) != G_TYPE_INT64) ||
-          !(fabs (json_node_get_double (v)) < JSON_SAFE_DOUBLE)) {
+          !writable_double (json_node_get_double (v))) {
         g_variant_builder_clear (&b);
         goto bad;
       }
@@ -175,8 +187,8 @@ value_to_variant (JsonNode *node, const char *key, GError **error)
   }
 bad:
   g_set_error (error, AURA_ERROR, AURA_ERROR_INVALID_ARGS,
-               "'%s' must be a string, a number (fractional ones below 1e15), a boolean, an "
-               "array of strings or an object of numbers below 1e15",
+               "'%s' must be a string, a number (fractional ones 0 or from 1e-4 to 1e15), a "
+               "boolean, an array of strings or an object of such numbers",
                key);
   return NULL;
 }
